@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine (see README):
+#   make run   - set up .venv if needed, then `snakemake --cores 8 all` on config.yaml
+#   make test  - set up .venv if needed, then ruff and the whole pytest suite
+# GPU machines: make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" run
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+CORES ?= 8
+SNAKEMAKE_ARGS ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint dry-run clean-results
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	# torch first and pinned, so nothing below pulls the multi-GB CUDA build on a CPU machine
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) all $(SNAKEMAKE_ARGS)
+
+dry-run: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) -n --quiet rules all $(SNAKEMAKE_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --lint
+
+test: setup
+	$(BIN)/ruff check src tests
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-results:
+	rm -rf results data logs benchmarks

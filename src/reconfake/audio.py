@@ -1,0 +1,114 @@
+"""The one audio loader, the one resampler, and FLAC bytes in and out.
+
+Everything that reads or writes audio in reconfake goes through here, so that validation
+(empty, silent, NaN, undecodable, unexpected rate) and resampling behave the same everywhere.
+Audio is float32 mono in [-1, 1] at an explicit sample rate.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from reconfake.fileio import atomic_path
+
+SILENCE_PEAK = 1e-5  # a clip whose peak is below this carries no signal
+
+
+class AudioError(ValueError):
+    """A clip that cannot be used; the message names the file and the fix."""
+
+
+def validate(x: np.ndarray, name: str) -> np.ndarray:
+    """Check a decoded clip; raise :class:`AudioError` naming ``name`` when it is unusable."""
+    if x.size == 0:
+        raise AudioError(f"{name}: empty audio (0 samples); remove it from the manifest or re-extract it")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise AudioError(f"{name}: {bad} NaN/inf samples; the file is corrupt, re-extract it")
+    if float(np.max(np.abs(x))) < SILENCE_PEAK:
+        raise AudioError(
+            f"{name}: silent (peak below {SILENCE_PEAK:g}); remove it or set "
+            "audio.bad_audio: skip in the config to skip such clips"
+        )
+    return x
+
+
+def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
+    """Polyphase resampling (Kaiser window) from ``sr_from`` to ``sr_to``; float32 out."""
+    if sr_from == sr_to:
+        return np.asarray(x, dtype=np.float32)
+    ratio = Fraction(int(sr_to), int(sr_from))
+    y = resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=-1)
+    return y.astype(np.float32)
+
+
+def _to_mono(data: np.ndarray) -> np.ndarray:
+    return data.mean(axis=1) if data.ndim == 2 else data
+
+
+def load_audio(
+    source: str | os.PathLike[str] | bytes,
+    sample_rate: int | None = None,
+    expected_rate: int | None = None,
+    name: str | None = None,
+    check: bool = True,
+) -> tuple[np.ndarray, int]:
+    """Decode a file path or encoded bytes to float32 mono.
+
+    Args:
+        source: a path, or the encoded bytes of a file (WAV, FLAC, OGG...).
+        sample_rate: resample to this rate; ``None`` keeps the file's rate.
+        expected_rate: if set, a file at another rate is an error (manifests record rates).
+        name: what to call the clip in error messages (defaults to the path).
+        check: validate for empty, silent and non-finite audio.
+
+    Returns:
+        ``(audio, rate)`` with ``audio`` float32 of shape ``(num_samples,)``.
+    """
+    label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
+    try:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else source
+        data, rate = sf.read(handle, dtype="float32", always_2d=False)
+    except Exception as exc:  # soundfile raises several types for corrupt input
+        if not isinstance(source, bytes) and not Path(source).exists():
+            raise AudioError(f"{label}: file not found; check the manifest's path column") from exc
+        raise AudioError(f"{label}: cannot decode audio ({exc}); re-extract or remove it") from exc
+    if expected_rate is not None and rate != expected_rate:
+        raise AudioError(
+            f"{label}: sample rate {rate} Hz but {expected_rate} Hz was expected; "
+            "re-run the corpus preparation so the manifest matches the files"
+        )
+    data = _to_mono(np.asarray(data, dtype=np.float32))
+    if check:
+        validate(data, label)
+    if sample_rate is not None and rate != sample_rate:
+        data = resample(data, rate, sample_rate)
+        rate = sample_rate
+    return data, int(rate)
+
+
+def encode_flac(x: np.ndarray, sample_rate: int) -> bytes:
+    """Encode float audio as 16-bit FLAC bytes (clipped to [-1, 1])."""
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0), sample_rate,
+             format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def write_audio(path: str | os.PathLike[str], x: np.ndarray, sample_rate: int,
+                subtype: str = "PCM_16") -> None:
+    """Write a WAV/FLAC file (format from the suffix) atomically."""
+    path = Path(path)
+    fmt = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
+    with atomic_path(path) as tmp:
+        data = np.asarray(x, dtype=np.float32)
+        if subtype.startswith("PCM"):
+            data = np.clip(data, -1.0, 1.0)
+        sf.write(str(tmp), data, sample_rate, format=fmt, subtype=subtype)

@@ -1,0 +1,220 @@
+"""The ``reconfake`` command line: every workflow step is a subcommand, so each runs without
+Snakemake too. ``reconfake --help`` lists them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("reconfake")
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def cmd_demo_corpus(args: argparse.Namespace) -> int:
+    from reconfake.corpora.demo import SplitSpec, build_split
+
+    build_split(args.split, SplitSpec(**args.spec), args.out_dir)
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from reconfake.paradigms.registry import available_backends
+
+    for name, cls in available_backends().items():
+        extra = " (fitted in the workflow)" if cls.trainable else ""
+        print(f"{name:16s} {cls.paradigm:10s} options: {json.dumps(cls.defaults)}{extra}")
+    return 0
+
+
+def cmd_fit_backend(args: argparse.Namespace) -> int:
+    from reconfake.audio import load_audio
+    from reconfake.manifest import read_manifest
+    from reconfake.paradigms.registry import backend_class
+
+    cls = backend_class(args.backend)
+    rows = [r for r in read_manifest(args.manifest) if r.label == "bonafide"]
+    clips = [load_audio(r.path, sample_rate=cls.sample_rate, name=f"{r.path} ({r.utt_id})")[0]
+             for r in rows]
+    log.info("fitting %s on %d bona fide clips", args.backend, len(clips))
+    cls.fit(clips, Path(args.out), **args.options)
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from reconfake.reconstruct import reconstruct_shard
+
+    reconstruct_shard(args.manifest, args.backend, args.out, args.options, args.shard,
+                      args.num_shards, args.sample_rate, args.bad_audio, args.device)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from reconfake.train import train_detector
+
+    train_detector(args.train, args.dev, args.out_dir, args.shards, args.architecture,
+                   args.arch_options, args.options)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from reconfake.score import score_inputs
+
+    result = score_inputs(args.checkpoint, args.inputs, args.output, args.architecture,
+                          args.eval_samples, args.batch_size, corpus=args.corpus)
+    log.info("scored %d clips -> %s", result.rows, args.output)
+    if result.failures:
+        print(f"{len(result.failures)} clip(s) could not be scored:", file=sys.stderr)
+        for name, reason in result.failures:
+            print(f"  {name}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from reconfake.evaluate import evaluate_file
+
+    result = evaluate_file(args.scores)
+    if args.json:
+        print(json.dumps({"eer_percent": result.eer_percent, "threshold": result.threshold,
+                          "n_bonafide": result.n_bonafide, "n_spoof": result.n_spoof,
+                          "per_attack_eer_percent": result.per_attack}))
+    else:
+        print(f"{args.scores}: EER {result.eer_percent:.3f} % "
+              f"({result.n_bonafide} bona fide, {result.n_spoof} spoof; "
+              f"threshold {result.threshold:.4f})")
+        for attack, eer in result.per_attack.items():
+            print(f"  {attack:24s} EER {eer:.3f} %")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reconfake.report import write_report
+
+    paths = write_report(args.scores, args.out_dir, args.models, args.eval_sets,
+                         args.paradigms, args.note)
+    print(Path(paths["table_md"]).read_text())
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from reconfake.inspect import extract_clip, summarize
+
+    print(summarize(args.path))
+    if args.extract:
+        out = extract_clip(args.path, args.extract, args.out or f"{args.extract}.wav")
+        print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    p = argparse.ArgumentParser(prog="reconfake", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("demo-corpus", help="synthesise one split of the stand-in demo corpus")
+    s.add_argument("--split", required=True)
+    s.add_argument("--spec", type=_json, required=True, help="JSON: bonafide, spoof, attacks, ...")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_demo_corpus)
+
+    s = sub.add_parser("backends", help="list reconstruction backends and their options")
+    s.set_defaults(func=cmd_backends)
+
+    s = sub.add_parser("fit-backend", help="fit a trainable backend on bona fide clips")
+    s.add_argument("--backend", required=True)
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--out", required=True, help="model folder to write")
+    s.add_argument("--options", type=_json, default={})
+    s.set_defaults(func=cmd_fit_backend)
+
+    s = sub.add_parser("reconstruct", help="build one hard-sample shard")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--backend", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--options", type=_json, default={})
+    s.add_argument("--shard", type=int, default=0)
+    s.add_argument("--num-shards", type=int, default=1)
+    s.add_argument("--sample-rate", type=int, default=16000)
+    s.add_argument("--bad-audio", choices=("error", "skip"), default="error")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("train", help="train a detector")
+    s.add_argument("--train", required=True, help="train manifest")
+    s.add_argument("--dev", required=True, help="dev manifest (early stopping)")
+    s.add_argument("--shards", nargs="*", default=[], help="hard-sample shards to add")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--architecture", default="mel_cnn")
+    s.add_argument("--arch-options", type=_json, default={})
+    s.add_argument("--options", type=_json, default={}, help="JSON training options")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("score", help="score audio with a checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--architecture", help="needed for bare state dicts (e.g. aasist)")
+    s.add_argument("--output", required=True)
+    s.add_argument("--eval-samples", type=int, default=64600)
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--corpus", help="value of a corpus column to add")
+    s.add_argument("inputs", nargs="+", help="audio files, folders, manifests or shards")
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("evaluate", help="EER of a score file")
+    s.add_argument("scores")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("report", help="results table and plots")
+    s.add_argument("--scores", nargs="+", required=True, help="<model>/<eval_set>.csv files")
+    s.add_argument("--models", nargs="+", required=True, help="row order")
+    s.add_argument("--eval-sets", nargs="+", required=True, help="column order")
+    s.add_argument("--paradigms", type=_json, default={}, help="JSON model -> paradigm")
+    s.add_argument("--note", default="", help="banner (e.g. stand-in warning)")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("inspect", help="summarise a manifest or shard; extract a clip")
+    s.add_argument("path")
+    s.add_argument("--extract", metavar="UTT_ID", help="write this clip to a WAV")
+    s.add_argument("--out", help="WAV path for --extract")
+    s.set_defaults(func=cmd_inspect)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``reconfake`` command."""
+    from reconfake.progress import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+        log.error("%s", exc)
+        if args.verbose:
+            raise
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

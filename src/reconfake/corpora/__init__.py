@@ -1,0 +1,1 @@
+"""Corpora: one module per corpus, each with a prepare step writing Parquet manifests."""

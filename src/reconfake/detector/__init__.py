@@ -1,0 +1,1 @@
+"""Detectors: front-ends, aggregation, back-ends and the architecture registry."""

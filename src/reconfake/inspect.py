@@ -1,0 +1,65 @@
+"""``reconfake inspect``: a readable summary of a manifest or shard, and clip extraction."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from reconfake.audio import load_audio, write_audio
+from reconfake.manifest import read_manifest
+from reconfake.shards import read_shard_rows, shard_info
+
+
+def _is_shard(path: Path) -> bool:
+    return b"reconfake" in (pq.read_schema(path).metadata or {})
+
+
+def summarize(path: str | os.PathLike[str]) -> str:
+    """Rows by split/label/attack(/paradigm), hours and sample rates, as text."""
+    path = Path(path)
+    shard = _is_shard(path)
+    rows = read_shard_rows(path) if shard else [vars(r) for r in read_manifest(path)]
+    lines = [f"{path}: {'hard-sample shard' if shard else 'corpus manifest'}, {len(rows)} rows, "
+             f"{sum(r['duration_s'] for r in rows) / 3600:.3f} h"]
+    if shard:
+        info = shard_info(path)
+        lines.append("  backend {backend} ({paradigm}), model {model_id} @ {revision}".format(
+            **{k: info.get(k) for k in ("backend", "paradigm", "model_id", "revision")}))
+        lines.append(f"  settings {json.dumps(info.get('settings', {}), sort_keys=True)}")
+        if info.get("skipped"):
+            lines.append(f"  skipped at build time: {len(info['skipped'])} clip(s)")
+        dist = np.array([r["logmel_distance"] for r in rows])
+        if dist.size:
+            lines.append(f"  log-mel distance to source: mean {dist.mean():.3f}, "
+                         f"median {np.median(dist):.3f}, max {dist.max():.3f}")
+    keys = ["split", "label", "attack"] + (["paradigm", "source_label"] if shard else [])
+    for key in keys:
+        counts = Counter(r[key] for r in rows)
+        lines.append(f"  by {key}: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    rates = Counter(r["sample_rate"] for r in rows)
+    lines.append("  sample rates: " + ", ".join(f"{k} Hz x{v}" for k, v in sorted(rates.items())))
+    return "\n".join(lines)
+
+
+def extract_clip(path: str | os.PathLike[str], utt_id: str, out: str | os.PathLike[str]) -> Path:
+    """Write clip ``utt_id`` of a manifest or shard to a WAV file."""
+    path = Path(path)
+    if _is_shard(path):
+        table = pq.read_table(path)
+        ids = table.column("utt_id").to_pylist()
+        if utt_id not in ids:
+            raise KeyError(f"{path}: no row with utt_id {utt_id!r}")
+        row = table.slice(ids.index(utt_id), 1).to_pylist()[0]
+        x, sr = load_audio(row["audio"]["bytes"], name=f"{path} ({utt_id})")
+    else:
+        match = [r for r in read_manifest(path) if r.utt_id == utt_id]
+        if not match:
+            raise KeyError(f"{path}: no row with utt_id {utt_id!r}")
+        x, sr = load_audio(match[0].path)
+    write_audio(out, x, sr)
+    return Path(out)

@@ -1,0 +1,1 @@
+"""Reconstruction paradigms: codec, vocoder resynthesis and diffusion backends, one registry."""

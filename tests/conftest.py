@@ -1,0 +1,51 @@
+"""Shared test fixtures: audio, manifests and paths the tests make themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reconfake.audio import write_audio
+from reconfake.manifest import ClipRow, write_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SR = 16000
+
+
+def voiced(seconds: float = 1.5, f0: float = 140.0, seed: int = 0, sr: int = SR) -> np.ndarray:
+    """A speech-like test signal: a harmonic series with vibrato, formant-ish tilt and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 4 * t))) / sr
+    x = sum(np.sin(k * phase) / k**1.2 for k in range(1, 20))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 2.5 * t) ** 2
+    x = x * envelope + 0.02 * rng.standard_normal(len(t))
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+@pytest.fixture
+def make_manifest(tmp_path: Path):
+    """Factory: write a manifest of ``n`` voiced clips (half bona fide) and return its path."""
+
+    def make(name: str = "train", n: int = 6, seconds: float = 1.0, split: str | None = None,
+             folder: Path | None = None) -> Path:
+        folder = folder or tmp_path / "corpus"
+        rows = []
+        for i in range(n):
+            label = "bonafide" if i % 2 == 0 else "spoof"
+            x = voiced(seconds + 0.1 * i, f0=110 + 15 * i, seed=i)
+            if label == "spoof":  # a crude, learnable artefact
+                x = np.sign(x) * np.abs(x) ** 0.5 * 0.5
+            rel = f"{name}/{name}_{i:03d}.flac"
+            write_audio(folder / rel, x, SR)
+            rows.append(ClipRow(f"{name}_{i:03d}", "toy", split or name, label,
+                                "bonafide" if label == "bonafide" else f"A{i % 3:02d}",
+                                f"spk{i % 2}", rel, SR, len(x), len(x) / SR))
+        path = folder / f"{name}.parquet"
+        write_manifest(rows, path)
+        return path
+
+    return make

@@ -1,0 +1,121 @@
+"""Tests for the AASIST back-ends: parity with the official checkpoints, sizes, SSL variant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reconfake.detector.aasist import (
+    AASIST_CONFIG,
+    AASIST_L_CONFIG,
+    AASISTConfig,
+    RawAASIST,
+    SSLAASISTBackend,
+    load_state_dict_strict,
+)
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "aasist"
+MODELS = [("AASIST", AASIST_CONFIG, 297_866), ("AASIST-L", AASIST_L_CONFIG, 85_306)]
+needs_reference = pytest.mark.skipif(
+    not REFERENCE.is_dir(),
+    reason=f"official AASIST weights/reference logits not found at {REFERENCE}",
+)
+
+
+def _n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@needs_reference
+@pytest.mark.parametrize(("name", "config", "n_params"), MODELS)
+def test_official_weights_reproduce_reference_logits(
+    name: str, config: AASISTConfig, n_params: int
+) -> None:
+    model = load_state_dict_strict(RawAASIST(config), REFERENCE / f"{name}.pth").eval()
+    assert _n_params(model) == n_params
+    x = torch.from_numpy(np.load(REFERENCE / "inputs.npy"))
+    expected = torch.from_numpy(np.load(REFERENCE / f"logits_{name}.npy"))
+    with torch.no_grad():
+        embedding, logits = model(x, return_embedding=True)
+    assert logits.shape == (4, 2)
+    assert embedding.shape == (4, 5 * config.gat_dims[1])
+    torch.testing.assert_close(logits[:, 1], expected[:, 1], atol=1e-4, rtol=0)
+    torch.testing.assert_close(logits, expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(model.out_layer(embedding), logits)
+
+
+@pytest.mark.parametrize(("name", "config", "n_params"), MODELS)
+def test_parameter_counts(name: str, config: AASISTConfig, n_params: int) -> None:
+    assert _n_params(RawAASIST(config)) == n_params, name
+
+
+def test_config_from_official_dict() -> None:
+    official = {
+        "architecture": "AASIST",
+        "nb_samp": 64600,
+        "first_conv": 128,
+        "filts": [70, [1, 32], [32, 32], [32, 24], [24, 24]],
+        "gat_dims": [24, 32],
+        "pool_ratios": [0.4, 0.5, 0.7, 0.5],
+        "temperatures": [2.0, 2.0, 100.0, 100.0],
+    }
+    assert AASISTConfig.from_dict(official) == AASIST_L_CONFIG
+
+
+def test_raw_aasist_trains_on_short_batch() -> None:
+    torch.manual_seed(0)
+    model = RawAASIST(AASIST_L_CONFIG).train()
+    logits = model(torch.randn(2, 8000), freq_mask=True)
+    assert logits.shape == (2, 2)
+    logits.sum().backward()
+    assert model.first_bn.weight.grad is not None
+
+
+@pytest.mark.parametrize("dim", [1024, 32])
+def test_ssl_backend_shapes_and_gradients(dim: int) -> None:
+    torch.manual_seed(0)
+    model = SSLAASISTBackend(feature_dim=dim).train()
+    feats = torch.randn(2, 50, dim)
+    embedding, logits = model(feats, return_embedding=True)
+    assert logits.shape == (2, 2)
+    assert embedding.shape == (2, 160)
+    assert torch.isfinite(logits).all() and torch.isfinite(embedding).all()
+    (logits.sum() + embedding.pow(2).mean()).backward()
+    grad = model.LL.weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    with torch.no_grad():
+        assert model.eval()(feats).shape == (2, 2)
+
+
+def test_load_state_dict_strict_reports_key_mismatch(tmp_path: Path) -> None:
+    raw_state = RawAASIST(AASIST_L_CONFIG).state_dict()
+    path = tmp_path / "raw_aasist_l.pth"
+    torch.save(raw_state, path)
+    with pytest.raises(ValueError, match="missing keys") as err:
+        load_state_dict_strict(SSLAASISTBackend(feature_dim=32), path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "LL.weight" in message and "first_bn1.weight" in message
+    assert "pos_S" in message  # (1, 23, 24) in the file vs (1, 42, 64) in the model
+
+    # DataParallel-style prefix, one renamed key: both a missing and an unexpected key
+    state = {f"module.{k}": v for k, v in raw_state.items()}
+    state["module.out_layer.kernel"] = state.pop("module.out_layer.weight")
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="unexpected keys") as err:
+        load_state_dict_strict(RawAASIST(AASIST_L_CONFIG), path)
+    message = str(err.value)
+    assert "1 missing keys [out_layer.weight]" in message
+    assert "1 unexpected keys [out_layer.kernel]" in message
+
+
+def test_load_state_dict_strict_strips_module_prefix(tmp_path: Path) -> None:
+    source = SSLAASISTBackend(feature_dim=32)
+    path = tmp_path / "ssl.pth"
+    torch.save({f"module.{k}": v for k, v in source.state_dict().items()}, path)
+    target = load_state_dict_strict(SSLAASISTBackend(feature_dim=32), path)
+    torch.testing.assert_close(target.LL.weight, source.LL.weight)
+    torch.testing.assert_close(target.pos_S, source.pos_S)

@@ -1,0 +1,61 @@
+"""The results table, per-attack table and bar chart."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from reconfake.cli import main
+
+
+def _scores(path, shift, seed):
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        f.write("utt_id,score,label,attack\n")
+        for i in range(20):
+            f.write(f"b{i},{rng.normal(shift, 1):.4f},bonafide,bonafide\n")
+            f.write(f"s{i},{rng.normal(0, 1):.4f},spoof,{'A1' if i % 2 else 'A2'}\n")
+
+
+def test_report_table_shape_and_values(tmp_path, capsys):
+    files = []
+    for m, model in enumerate(["baseline", "opus"]):
+        for e, evalset in enumerate(["ev1", "ev2"]):
+            path = tmp_path / "scores" / model / f"{evalset}.csv"
+            _scores(path, shift=1 + 3 * m, seed=10 * m + e)
+            files.append(str(path))
+    out = tmp_path / "report"
+    assert main(["report", "--scores", *files, "--models", "baseline", "opus",
+                 "--eval-sets", "ev1", "ev2", "--paradigms", '{"opus": "codec"}',
+                 "--note", "STAND-IN", "--out-dir", str(out)]) == 0
+    rows = list(csv.reader((out / "table.csv").open()))
+    assert rows[0] == ["model", "paradigm", "ev1 EER%", "ev2 EER%", "mean EER%"]
+    assert [r[:2] for r in rows[1:]] == [["baseline", "-"], ["opus", "codec"]]
+    for r in rows[1:]:
+        assert float(r[4]) == pytest.approx((float(r[2]) + float(r[3])) / 2, abs=1e-3)
+    assert float(rows[2][4]) < float(rows[1][4])  # the better-separated model wins
+    md = (out / "table.md").read_text()
+    assert md.startswith("> STAND-IN") and md.count("\n| ") == 3
+    per_attack = list(csv.DictReader((out / "eer_per_attack.csv").open()))
+    assert len(per_attack) == 2 * 2 * 2 and {r["attack"] for r in per_attack} == {"A1", "A2"}
+    png = (out / "eer_by_paradigm.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_missing_score_file_is_named(tmp_path):
+    path = tmp_path / "baseline" / "ev1.csv"
+    _scores(path, 1, 0)
+    with pytest.raises(ValueError, match=r"\('baseline', 'ev2'\)"):
+        from reconfake.report import write_report
+
+        write_report([str(path)], tmp_path / "r", ["baseline"], ["ev1", "ev2"])
+
+
+def test_evaluate_rejects_bad_label(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("utt_id,score,label\na,1.0,bonafide\nb,0.5,fake\n")
+    from reconfake.evaluate import evaluate_file
+
+    with pytest.raises(ValueError, match="s.csv, line 3: label 'fake'"):
+        evaluate_file(path)

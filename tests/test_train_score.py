@@ -1,0 +1,120 @@
+"""Training, exact resumption, checkpoints, scoring and the evaluate CLI."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import reconfake.train as train_module
+from reconfake.cli import main
+from reconfake.detector.inference import load_checkpoint
+from reconfake.reconstruct import reconstruct_shard
+from reconfake.train import train_detector
+
+OPTIONS = {"epochs": 2, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
+           "threads": 1, "lr": 0.003}
+ARCH = {"channels": [4, 8], "embedding_dim": 16, "n_mels": 32}
+
+
+@pytest.fixture
+def corpus(tmp_path, make_manifest):
+    train = make_manifest("train", n=8)
+    dev = make_manifest("dev", n=4)
+    shard = tmp_path / "shard.parquet"
+    reconstruct_shard(train, "opus", shard)
+    return train, dev, shard
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_train_writes_model_and_log(tmp_path, corpus):
+    train, dev, shard = corpus
+    model_path = train_detector(train, dev, tmp_path / "m", [str(shard)], "mel_cnn", ARCH,
+                                OPTIONS)
+    blob = torch.load(model_path, weights_only=True)
+    assert blob["architecture"] == "mel_cnn" and blob["shards"] == [str(shard)]
+    assert len(blob["history"]) == 2 and 0 <= blob["dev_eer"] <= 1
+    lines = (tmp_path / "m" / "train_log.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,total,ce,dev_eer_percent") and len(lines) == 3
+
+
+def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch):
+    train, dev, shard = corpus
+    whole = train_detector(train, dev, tmp_path / "a", [str(shard)], "mel_cnn", ARCH, OPTIONS)
+
+    real_dev_eer = train_module._dev_eer
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # as if killed before epoch 2 was saved
+        return real_dev_eer(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_dev_eer", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(train, dev, tmp_path / "b", [str(shard)], "mel_cnn", ARCH, OPTIONS)
+    assert (tmp_path / "b" / "last.pt").exists() and not (tmp_path / "b" / "model.pt").exists()
+    monkeypatch.setattr(train_module, "_dev_eer", real_dev_eer)
+    resumed = train_detector(train, dev, tmp_path / "b", [str(shard)], "mel_cnn", ARCH, OPTIONS)
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_score_and_evaluate_cli(tmp_path, corpus, capsys):
+    train, dev, _ = corpus
+    model = train_detector(train, dev, tmp_path / "m", [], "mel_cnn", ARCH, OPTIONS)
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--checkpoint", str(model), "--output", str(out),
+                 "--eval-samples", "8000", str(dev)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 4 and set(rows[0]) == {"utt_id", "score", "label", "attack"}
+    assert all(np.isfinite(float(r["score"])) for r in rows)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["eer_percent"] <= 100 and result["n_bonafide"] == 2
+
+
+def test_score_reports_bad_files_and_carries_on(tmp_path, corpus, capsys):
+    train, dev, _ = corpus
+    model = train_detector(train, dev, tmp_path / "m", [], "mel_cnn", ARCH,
+                           {**OPTIONS, "epochs": 1})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    import shutil
+
+    from reconfake.manifest import read_manifest
+    for row in read_manifest(dev)[:2]:
+        shutil.copy(row.path, folder)
+    (folder / "broken.wav").write_bytes(b"RIFFnonsense")
+    out = tmp_path / "s.csv"
+    assert main(["score", "--checkpoint", str(model), "--output", str(out), str(folder)]) == 1
+    assert "broken.wav" in capsys.readouterr().err
+    assert len(list(csv.DictReader(out.open()))) == 2
+
+
+def test_checkpoint_errors_name_keys(tmp_path, corpus):
+    train, dev, _ = corpus
+    model = train_detector(train, dev, tmp_path / "m", [], "mel_cnn", ARCH,
+                           {**OPTIONS, "epochs": 1})
+    state = torch.load(model, weights_only=True)["state_dict"]
+    state["extra.weight"] = torch.zeros(1)
+    del state["head.bias"]
+    torch.save(state, tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match=r"missing keys: \['head.bias'\].*extra.weight"):
+        load_checkpoint(tmp_path / "bare.pt", "mel_cnn", ARCH)
+    with pytest.raises(ValueError, match="say which architecture"):
+        load_checkpoint(tmp_path / "bare.pt")
+
+
+def test_unknown_training_option(tmp_path, corpus):
+    train, dev, _ = corpus
+    with pytest.raises(ValueError, match=r"unknown training option\(s\) \['epoch'\]"):
+        train_detector(train, dev, tmp_path / "m", [], "mel_cnn", ARCH, {"epoch": 1})

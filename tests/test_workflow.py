@@ -1,0 +1,126 @@
+"""The Snakemake workflow: dry-run job counts, lint, config errors, and real micro runs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reconfake.shards import iter_shard
+from tests.conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+MICRO = {
+    "study": {"name": "micro", "stand_in": True, "note": "STAND-IN micro test run"},
+    "corpora": {"demo": {"splits": {
+        "train": {"bonafide": 4, "spoof": 4, "attacks": ["lpc_vocoder", "harmonic_noise"],
+                  "voices": ["en", "en+f2"], "speakers": 2, "seed": 1},
+        "dev": {"bonafide": 3, "spoof": 3, "attacks": ["lpc_vocoder"], "voices": ["en"],
+                "speakers": 1, "seed": 2},
+        "ev_a": {"bonafide": 3, "spoof": 3, "attacks": ["random_phase"],
+                 "voices": ["en+m3"], "speakers": 1, "seed": 3},
+        "ev_b": {"bonafide": 3, "spoof": 3, "attacks": ["mulaw_8k"], "voices": ["en+m3"],
+                 "speakers": 1, "seed": 4},
+    }}},
+    "train_set": "demo/train",
+    "dev_set": "demo/dev",
+    "eval_sets": {"a": "demo/ev_a", "b": "demo/ev_b"},
+    "reconstruction": {"num_shards": 2, "backends": {
+        "opus": {"backend": "opus"},
+        "world": {"backend": "world"},
+        "mel_diffusion": {"backend": "mel_diffusion", "options": {"steps": 2},
+                          "fit": {"steps": 4, "batch_size": 2}},
+    }},
+    "detector": {"options": {"channels": [4, 8], "embedding_dim": 16, "n_mels": 32}},
+    "training": {"epochs": 2, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
+                 "threads": 1},
+}
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(SNAKEMAKE + args, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _job_counts(stdout: str) -> dict[str, int]:
+    table = stdout.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_dry_run_default_config_job_counts(tmp_path):
+    result = _run(["all", "-n", "--quiet", "rules", "--cores", "8", "-d", str(tmp_path),
+                   "--configfile", str(REPO / "config.yaml")], REPO)
+    assert result.returncode == 0, result.stderr
+    counts = _job_counts(result.stdout)
+    assert counts == {
+        "prepare_demo": 4, "fit_mel_diffusion": 1, "reconstruct_opus": 2,
+        "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "train_model": 4,
+        "score": 8, "report": 1, "all": 1, "total": 25,
+    }
+
+
+def test_lint_is_clean():
+    result = _run(["--lint"], REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    bad = {**MICRO, "training": {**MICRO["training"], "epoch": 3}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
+    result = _run(["--cores", "1", "--configfile", "bad.yaml"], tmp_path)
+    assert result.returncode != 0
+    assert "config key training: unknown key(s) ['epoch']; allowed:" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def _table(workdir: Path) -> list[list[str]]:
+    return list(csv.reader((workdir / "results" / "report" / "table.csv").open()))
+
+
+@pytest.mark.slow
+def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO, sort_keys=False))
+    result = _run(["--cores", "2", "--configfile", "micro.yaml"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = _table(tmp_path)
+    assert table[0] == ["model", "paradigm", "a EER%", "b EER%", "mean EER%"]
+    assert [r[:2] for r in table[1:]] == [["baseline", "none"], ["opus", "codec"],
+                                          ["world", "vocoder"],
+                                          ["mel_diffusion", "diffusion"]]
+    assert all(0 <= float(v) <= 100 for r in table[1:] for v in r[2:])
+    shards = sorted((tmp_path / "results" / "shards").rglob("*.parquet"))
+    assert len(shards) == 6
+    decoded = [clip for shard in shards for clip in iter_shard(shard)]
+    assert len(decoded) == 3 * 8  # every train clip, once per backend
+    assert all(len(c.audio) == c.row["num_samples"] for c in decoded)
+    assert (tmp_path / "results" / "report" / "eer_by_paradigm.png").stat().st_size > 10_000
+    assert (tmp_path / "logs" / "train" / "opus.log").read_text().count("clips/s") >= 2
+    again = _run(["--cores", "2", "--configfile", "micro.yaml"], tmp_path)
+    assert again.returncode == 0 and "Nothing to be done" in again.stderr + again.stdout
+
+    # Interrupt a fresh run mid-way, run again: the same table as the uninterrupted run.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "micro.yaml").write_text(yaml.safe_dump(MICRO, sort_keys=False))
+    proc = subprocess.Popen(SNAKEMAKE + ["--cores", "2", "--configfile", "micro.yaml"],
+                            cwd=fresh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((fresh / "results").rglob("shards/*/*.parquet")):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=120)
+    assert not (fresh / "results" / "report" / "table.csv").exists()
+    resumed = _run(["--cores", "2", "--configfile", "micro.yaml"], fresh)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _table(fresh) == table

@@ -1,0 +1,69 @@
+"""Reconstruction: one rule family per backend, scattered over NUM_SHARDS independent jobs.
+
+`snakemake --forcerun reconstruct_<backend>` rebuilds one backend's shards and what uses them.
+"""
+
+TRAIN_MANIFEST = manifest(config["train_set"])
+
+for _name, _entry in BACKENDS.items():
+    _fitted = "fit" in _entry
+    _model_dir = f"{RESULTS}/backends/{_name}/model"
+    _options = {**_entry["options"], **({"model": _model_dir} if _fitted else {})}
+
+    if _fitted:
+
+        rule:
+            name:
+                f"fit_{_name}"
+            message:
+                f"fitting backend {_name} on bona fide training audio"
+            input:
+                TRAIN_MANIFEST,
+            output:
+                directory(_model_dir),
+            params:
+                backend=_entry["backend"],
+                options=as_json(_entry["fit"]),
+            log:
+                f"logs/fit/{_name}.log",
+            benchmark:
+                f"benchmarks/fit/{_name}.tsv"
+            threads: 2
+            resources:
+                mem_mb=_entry["mem_mb"],
+            conda:
+                f"{ENVS}/reconstruct.yaml"
+            shell:
+                "python -m reconfake --threads {threads} fit-backend --backend {params.backend} --manifest {input} "
+                "--out {output} --options {params.options:q} > {log} 2>&1"
+
+    rule:
+        name:
+            f"reconstruct_{_name}"
+        input:
+            manifest=TRAIN_MANIFEST,
+            model=[_model_dir] if _fitted else [],
+        output:
+            f"{RESULTS}/shards/{_name}/train-{{shard}}-of-{NUM_SHARDS:03d}.parquet",
+        params:
+            backend=_entry["backend"],
+            options=as_json(_options),
+            num_shards=NUM_SHARDS,
+            bad_audio=config["audio"]["bad_audio"],
+            device=REC["device"],
+            sample_rate=RATE,
+        log:
+            f"logs/reconstruct/{_name}/{{shard}}.log",
+        benchmark:
+            f"benchmarks/reconstruct/{_name}/{{shard}}.tsv"
+        threads: 1
+        resources:
+            mem_mb=_entry["mem_mb"],
+            gpu=1 if REC["device"].startswith("cuda") else 0,
+        conda:
+            f"{ENVS}/reconstruct.yaml"
+        shell:
+            "python -m reconfake --threads {threads} reconstruct --manifest {input.manifest} --backend {params.backend} "
+            "--options {params.options:q} --shard $((10#{wildcards.shard})) "
+            "--num-shards {params.num_shards} --bad-audio {params.bad_audio} "
+            "--device {params.device} --sample-rate {params.sample_rate} --out {output} > {log} 2>&1"
