@@ -26,6 +26,22 @@ def voiced(seconds: float = 1.5, f0: float = 140.0, seed: int = 0, sr: int = SR)
     return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
 
 
+def harmonic(seconds: float = 1.5, f0: tuple[float, float] = (110.0, 220.0), seed: int = 0,
+             noise: float = 0.01) -> np.ndarray:
+    """A harmonic series whose f0 glides between ``f0`` with vibrato, an amplitude envelope
+    and white noise: speech-like enough for a mel vocoder."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    f = np.linspace(*f0, n) * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    x = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k
+            for k in range(1, 20) if k * f.max() < SR / 2)
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 2 * t + rng.uniform(0, 2 * np.pi)))
+    x = x * (0.2 + envelope) + noise * rng.standard_normal(n)
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
 @pytest.fixture
 def make_manifest(tmp_path: Path):
     """Factory: write a manifest of ``n`` voiced clips (half bona fide) and return its path."""

@@ -9,8 +9,8 @@ import torch
 from reconfake.features import MelSpec, log_mel_distance
 from reconfake.paradigms.griffinlim import mel_to_audio, mel_to_magnitude
 from reconfake.paradigms.registry import BackendError, build_backend
+from tests.conftest import SR, harmonic
 
-SR = 16000
 SPEC = MelSpec()
 
 # Measured on 12 random clips of this generator (1-2 s, f0 80-300 Hz, noise 0.001-0.05):
@@ -19,22 +19,6 @@ SPEC = MelSpec()
 # detail costs more than the phase search), while unrelated noise of the same power sits at
 # 1.8-3.2. 0.3 is the measured worst case plus ~30% margin and still ~6x below noise.
 MAX_INVERSION_DISTANCE = 0.3
-
-
-def harmonic(seconds: float = 1.5, f0: tuple[float, float] = (110.0, 220.0), seed: int = 0,
-             noise: float = 0.01) -> np.ndarray:
-    """A harmonic series whose f0 glides between ``f0`` with vibrato, an amplitude envelope
-    and white noise: speech-like enough for a mel vocoder."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    f = np.linspace(*f0, n) * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
-    phase = 2 * np.pi * np.cumsum(f) / SR
-    x = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k
-            for k in range(1, 20) if k * f.max() < SR / 2)
-    envelope = 0.5 * (1 + np.sin(2 * np.pi * 2 * t + rng.uniform(0, 2 * np.pi)))
-    x = x * (0.2 + envelope) + noise * rng.standard_normal(n)
-    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
 
 
 @pytest.mark.parametrize("seed,f0,noise", [(0, (110, 220), 0.01), (1, (180, 140), 0.03),

@@ -10,24 +10,9 @@ import pytest
 
 from reconfake.features import log_mel_distance
 from reconfake.paradigms.registry import BackendError, backend_class, build_backend
+from tests.conftest import harmonic
 
-SR = 16000
 FIT_STEPS = 12
-
-
-def harmonic(seconds: float, f0: tuple[float, float] = (110.0, 220.0), seed: int = 0,
-             noise: float = 0.01) -> np.ndarray:
-    """A harmonic series with a gliding, vibrato f0, an amplitude envelope and white noise."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    f = np.linspace(*f0, n) * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
-    phase = 2 * np.pi * np.cumsum(f) / SR
-    x = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k
-            for k in range(1, 20) if k * f.max() < SR / 2)
-    envelope = 0.5 * (1 + np.sin(2 * np.pi * 2 * t + rng.uniform(0, 2 * np.pi)))
-    x = x * (0.2 + envelope) + noise * rng.standard_normal(n)
-    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
