@@ -28,19 +28,24 @@ def test_report_table_shape_and_values(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", "--scores", *files, "--models", "baseline", "opus",
                  "--eval-sets", "ev1", "ev2", "--paradigms", '{"opus": "codec"}',
-                 "--note", "STAND-IN", "--out-dir", str(out)]) == 0
+                 "--note", "STAND-IN", "--reported", '{"ev1": 1.5, "ev2": 2.5}',
+                 "--out-dir", str(out)]) == 0
     rows = list(csv.reader((out / "table.csv").open()))
     assert rows[0] == ["model", "paradigm", "ev1 EER%", "ev2 EER%", "mean EER%"]
-    assert [r[:2] for r in rows[1:]] == [["baseline", "-"], ["opus", "codec"]]
-    for r in rows[1:]:
+    assert [r[:2] for r in rows[1:]] == [["baseline", "-"], ["opus", "codec"],
+                                         ["*paper (reported)*", "reported, not reproduced"]]
+    assert rows[3][2:] == ["1.5", "2.5", "2.0"]
+    for r in rows[1:3]:
         assert float(r[4]) == pytest.approx((float(r[2]) + float(r[3])) / 2, abs=1e-3)
     assert float(rows[2][4]) < float(rows[1][4])  # the better-separated model wins
     md = (out / "table.md").read_text()
-    assert md.startswith("> STAND-IN") and md.count("\n| ") == 3
+    assert md.startswith("> STAND-IN") and md.count("\n| ") == 4
     per_attack = list(csv.DictReader((out / "eer_per_attack.csv").open()))
     assert len(per_attack) == 2 * 2 * 2 and {r["attack"] for r in per_attack} == {"A1", "A2"}
-    png = (out / "eer_by_paradigm.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    for name in ("eer_by_paradigm.png", "det_curves.png"):
+        png = (out / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert (out / "eer_per_attack.md").read_text().count("\n| ") == 9
 
 
 def test_missing_score_file_is_named(tmp_path):

@@ -64,7 +64,7 @@ def test_dry_run_default_config_job_counts(tmp_path):
     assert counts == {
         "prepare_demo": 4, "fit_mel_diffusion": 1, "reconstruct_opus": 2,
         "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "train_model": 4,
-        "score": 8, "report": 1, "all": 1, "total": 25,
+        "score": 8, "report": 1, "study_info": 1, "all": 1, "total": 26,
     }
 
 
@@ -107,6 +107,15 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     assert (tmp_path / "logs" / "train" / "opus.log").read_text().count("clips/s") >= 2
     again = _run(["--cores", "2", "--configfile", "micro.yaml"], tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stderr + again.stdout
+    # Re-running one reconstruction rule redoes it and what depends on it, nothing else.
+    forced = _run(["-n", "--quiet", "rules", "--forcerun", "reconstruct_opus", "--configfile",
+                   "micro.yaml"], tmp_path)
+    assert _job_counts(forced.stdout) == {"reconstruct_opus": 2, "train_model": 1, "score": 2,
+                                          "report": 1, "all": 1, "total": 7}
+    html = _run(["--report", "report.html", "--configfile", "micro.yaml"], tmp_path)
+    assert html.returncode == 0, html.stderr[-2000:]
+    text = (tmp_path / "report.html").read_text()
+    assert "det_curves.png" in text and "table.csv" in text and "STAND-IN" in text
 
     # Interrupt a fresh run mid-way, run again: the same table as the uninterrupted run.
     fresh = tmp_path / "fresh"

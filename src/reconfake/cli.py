@@ -35,6 +35,8 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
     for name, cls in available_backends().items():
         extra = " (fitted in the workflow)" if cls.trainable else ""
+        if cls.stand_in_for:
+            extra += f" [offline stand-in for {cls.stand_in_for}]"
         print(f"{name:16s} {cls.paradigm:10s} options: {json.dumps(cls.defaults)}{extra}")
     return 0
 
@@ -104,8 +106,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     from reconfake.report import write_report
 
     paths = write_report(args.scores, args.out_dir, args.models, args.eval_sets,
-                         args.paradigms, args.note)
+                         args.paradigms, args.note, args.reported, args.reported_label)
     print(Path(paths["table_md"]).read_text())
+    return 0
+
+
+def cmd_study_info(args: argparse.Namespace) -> int:
+    import yaml
+
+    from reconfake.fileio import write_text_atomic
+    from reconfake.shards import package_versions
+
+    info = {"config": args.config, "packages": package_versions(),
+            "python": sys.version.split()[0]}
+    write_text_atomic(args.out, yaml.safe_dump(info, sort_keys=False))
     return 0
 
 
@@ -186,8 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eval-sets", nargs="+", required=True, help="column order")
     s.add_argument("--paradigms", type=_json, default={}, help="JSON model -> paradigm")
     s.add_argument("--note", default="", help="banner (e.g. stand-in warning)")
+    s.add_argument("--reported", type=_json, default={},
+                   help="JSON eval_set -> EER%% reported by the paper (shown as its own row)")
+    s.add_argument("--reported-label", default="paper (reported)")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("study-info", help="write the config and package versions of a run")
+    s.add_argument("--config", type=_json, required=True, help="the run's config as JSON")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_study_info)
 
     s = sub.add_parser("inspect", help="summarise a manifest or shard; extract a clip")
     s.add_argument("path")

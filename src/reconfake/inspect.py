@@ -31,12 +31,18 @@ def summarize(path: str | os.PathLike[str]) -> str:
         lines.append("  backend {backend} ({paradigm}), model {model_id} @ {revision}".format(
             **{k: info.get(k) for k in ("backend", "paradigm", "model_id", "revision")}))
         lines.append(f"  settings {json.dumps(info.get('settings', {}), sort_keys=True)}")
+        if info.get("stand_in_for"):
+            lines.append(f"  STAND-IN: an offline substitute for {info['stand_in_for']}")
         if info.get("skipped"):
             lines.append(f"  skipped at build time: {len(info['skipped'])} clip(s)")
         dist = np.array([r["logmel_distance"] for r in rows])
         if dist.size:
             lines.append(f"  log-mel distance to source: mean {dist.mean():.3f}, "
                          f"median {np.median(dist):.3f}, max {dist.max():.3f}")
+    if any(r["corpus"] == "demo" for r in rows):
+        from reconfake.corpora.demo import STAND_IN_NOTE
+
+        lines.append(f"  STAND-IN: {STAND_IN_NOTE}")
     keys = ["split", "label", "attack"] + (["paradigm", "source_label"] if shard else [])
     for key in keys:
         counts = Counter(r[key] for r in rows)

@@ -59,7 +59,8 @@ def reconstruct_shard(
     skipped: list[str] = []
     for row in rows:
         try:
-            x, _ = load_audio(row.path, sample_rate=sample_rate, name=f"{row.path} ({row.utt_id})")
+            x, _ = load_audio(row.path, sample_rate=sample_rate, expected_rate=row.sample_rate,
+                              name=f"{row.path} ({row.utt_id})")
         except AudioError as exc:
             if bad_audio == "error":
                 raise

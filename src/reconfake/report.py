@@ -1,7 +1,8 @@
-"""The results table and plots: EER per model (rows) and eval set (columns, plus the mean).
+"""The results of a run: EER per model (rows) and eval set (columns, plus the mean), per
+attack, as CSV and Markdown, with the bar chart and DET curves.
 
-Score files are named ``<model>/<eval_set>.csv``. Writes ``table.csv``, ``table.md``,
-``eer_per_attack.csv`` and ``eer_by_paradigm.png`` into the output folder.
+Score files are named ``<model>/<eval_set>.csv``. Reported figures from the paper, when
+given, are added as a separate row marked *reported*, never mixed with reproduced ones.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from reconfake.evaluate import evaluate_file
-from reconfake.fileio import atomic_path, write_text_atomic
+from reconfake.evaluate import evaluate_rows, read_scores
+from reconfake.fileio import write_text_atomic
+from reconfake.plots import det_curves, eer_bars
 
-
-def collect(score_files: list[str]) -> dict[str, dict[str, object]]:
-    """``{model: {eval_set: EvalResult}}`` from score file paths."""
-    results: dict[str, dict[str, object]] = {}
-    for f in score_files:
-        path = Path(f)
-        results.setdefault(path.parent.name, {})[path.stem] = evaluate_file(path)
-    return results
+REPORT_FILES = {
+    "table_csv": "table.csv", "table_md": "table.md", "per_attack_csv": "eer_per_attack.csv",
+    "per_attack_md": "eer_per_attack.md", "bar_png": "eer_by_paradigm.png",
+    "det_png": "det_curves.png",
+}
 
 
 def _csv_text(header: list[str], rows: list[list[object]]) -> str:
@@ -34,60 +33,57 @@ def _csv_text(header: list[str], rows: list[list[object]]) -> str:
     return buf.getvalue()
 
 
+def _markdown(header: list[str], rows: list[list[object]], note: str = "") -> str:
+    lines = [f"> {line}" for line in note.splitlines()] + [""] if note else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
                  model_order: list[str], eval_sets: list[str],
-                 paradigms: dict[str, str] | None = None, note: str = "") -> dict[str, Path]:
-    """Write the table (CSV, Markdown), the per-attack table and the bar chart."""
+                 paradigms: dict[str, str] | None = None, note: str = "",
+                 reported: dict[str, float] | None = None,
+                 reported_label: str = "paper (reported)") -> dict[str, Path]:
+    """Write every report file into ``out_dir``; returns their paths by key."""
     out_dir = Path(out_dir)
     paradigms = paradigms or {}
-    results = collect(score_files)
-    missing = [(m, e) for m in model_order for e in eval_sets if e not in results.get(m, {})]
+    by_key = {(Path(f).parent.name, Path(f).stem): f for f in score_files}
+    missing = [(m, e) for m in model_order for e in eval_sets if (m, e) not in by_key]
     if missing:
         raise ValueError(f"no score file for (model, eval set): {missing}")
+    results, arrays = {}, {}
+    for (m, e), f in by_key.items():
+        rows = read_scores(f)
+        results[(m, e)] = evaluate_rows(rows)
+        s = np.array([float(r["score"]) for r in rows])
+        bona = np.array([r["label"] == "bonafide" for r in rows])
+        arrays.setdefault(m, {})[e] = (s[bona], s[~bona])
+
     header = ["model", "paradigm"] + [f"{e} EER%" for e in eval_sets] + ["mean EER%"]
     table: list[list[object]] = []
     for m in model_order:
-        eers = [results[m][e].eer_percent for e in eval_sets]
+        eers = [results[(m, e)].eer_percent for e in eval_sets]
         table.append([m, paradigms.get(m, "-")] + [round(v, 3) for v in eers]
                      + [round(float(np.mean(eers)), 3)])
-    paths = {"table_csv": out_dir / "table.csv", "table_md": out_dir / "table.md",
-             "per_attack_csv": out_dir / "eer_per_attack.csv",
-             "bar_png": out_dir / "eer_by_paradigm.png"}
-    write_text_atomic(paths["table_csv"], _csv_text(header, table))
-    md = ([f"> {line}" for line in note.splitlines()] + [""] if note else []) + [
-        "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(str(c) for c in row) + " |" for row in table]
-    write_text_atomic(paths["table_md"], "\n".join(md) + "\n")
+    md_rows = list(table)
+    if reported:
+        values = [reported.get(e) for e in eval_sets]
+        known = [v for v in values if v is not None]
+        mean = round(float(np.mean(known)), 3) if len(known) == len(values) else None
+        md_rows.append([f"*{reported_label}*", "reported, not reproduced"] + values + [mean])
+    paths = {key: out_dir / name for key, name in REPORT_FILES.items()}
+    write_text_atomic(paths["table_csv"], _csv_text(header, md_rows))
+    write_text_atomic(paths["table_md"], _markdown(header, md_rows, note))
+
+    attack_header = ["model", "eval_set", "attack", "EER%"]
     per_attack = [[m, e, a, round(v, 3)] for m in model_order for e in eval_sets
-                  for a, v in results[m][e].per_attack.items()]
-    write_text_atomic(paths["per_attack_csv"],
-                      _csv_text(["model", "eval_set", "attack", "EER%"], per_attack))
-    _bar_chart(table, eval_sets, paths["bar_png"], note)
-    return paths
+                  for a, v in results[(m, e)].per_attack.items()]
+    write_text_atomic(paths["per_attack_csv"], _csv_text(attack_header, per_attack))
+    write_text_atomic(paths["per_attack_md"], _markdown(attack_header, per_attack, note))
 
-
-def _bar_chart(table: list[list[object]], eval_sets: list[str], path: Path, note: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = eval_sets + ["mean"]
-    models = [f"{row[0]}\n({row[1]})" for row in table]
     values = np.array([row[2:] for row in table], dtype=float)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(models) + 2), 4.5), dpi=120)
-    width = 0.8 / len(columns)
-    x = np.arange(len(models))
-    for j, col in enumerate(columns):
-        bars = ax.bar(x + (j - (len(columns) - 1) / 2) * width, values[:, j], width, label=col)
-        ax.bar_label(bars, fmt="%.1f", fontsize=7)
-    ax.set_xticks(x, models)
-    ax.set_ylabel("EER (%)  lower is better")
-    ax.set_title("EER by training paradigm" + (" — STAND-IN DATA" if note else ""))
-    ax.legend(fontsize=8)
-    if note:
-        fig.text(0.01, 0.01, note.splitlines()[0][:150], fontsize=7, color="firebrick")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    eer_bars(model_order, [str(r[1]) for r in table], eval_sets + ["mean"], values,
+             paths["bar_png"], note)
+    det_curves(arrays, model_order, eval_sets, paths["det_png"], note)
+    return paths

@@ -1,25 +1,49 @@
-"""Report: the results table (CSV, Markdown), per-attack EERs and the bar chart."""
+"""Report: results table (CSV, Markdown), per-attack EERs, bar chart and DET curves, plus the
+config and package versions; `snakemake --report report.html` bundles them with captions."""
 
 REPORT_DIR = f"{RESULTS}/report"
 REPORT_OUTPUTS = [
-    f"{REPORT_DIR}/table.csv",
-    f"{REPORT_DIR}/table.md",
-    f"{REPORT_DIR}/eer_per_attack.csv",
-    f"{REPORT_DIR}/eer_by_paradigm.png",
+    f"{REPORT_DIR}/{name}"
+    for name in (
+        "table.csv",
+        "table.md",
+        "eer_per_attack.csv",
+        "eer_per_attack.md",
+        "eer_by_paradigm.png",
+        "det_curves.png",
+        "study.yaml",
+    )
 ]
 
 
 rule report:
     input:
-        expand(f"{RESULTS}/scores/{{model}}/{{evalset}}.csv", model=MODELS, evalset=list(EVAL_SETS)),
+        expand(
+            f"{RESULTS}/scores/{{model}}/{{evalset}}.csv",
+            model=MODELS,
+            evalset=list(EVAL_SETS),
+        ),
     output:
-        REPORT_OUTPUTS,
+        table=report(f"{REPORT_DIR}/table.csv", caption="../report/table.rst", category="Results"),
+        table_md=f"{REPORT_DIR}/table.md",
+        per_attack=report(
+            f"{REPORT_DIR}/eer_per_attack.csv",
+            caption="../report/per_attack.rst",
+            category="Results",
+        ),
+        per_attack_md=f"{REPORT_DIR}/eer_per_attack.md",
+        bars=report(
+            f"{REPORT_DIR}/eer_by_paradigm.png", caption="../report/bars.rst", category="Plots"
+        ),
+        det=report(f"{REPORT_DIR}/det_curves.png", caption="../report/det.rst", category="Plots"),
     params:
         models=" ".join(MODELS),
         eval_sets=" ".join(EVAL_SETS),
         paradigms=as_json(MODEL_PARADIGM),
         note=config["study"]["note"] if config["study"]["stand_in"] else "",
-        out_dir=lambda wc, output: os.path.dirname(output[0]),
+        reported=as_json(config["report"]["reported"]),
+        reported_label=config["report"]["reported_label"],
+        out_dir=lambda wc, output: os.path.dirname(output.table),
     log:
         "logs/report.log",
     conda:
@@ -27,4 +51,19 @@ rule report:
     shell:
         "python -m reconfake report --scores {input} --models {params.models} "
         "--eval-sets {params.eval_sets} --paradigms {params.paradigms:q} "
-        "--note {params.note:q} --out-dir {params.out_dir} > {log} 2>&1"
+        "--note {params.note:q} --reported {params.reported:q} "
+        "--reported-label {params.reported_label:q} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule study_info:
+    """The filled-in config and package versions of this run."""
+    output:
+        report(f"{REPORT_DIR}/study.yaml", caption="../report/study.rst", category="Study"),
+    params:
+        config=as_json(config),
+    log:
+        "logs/study_info.log",
+    conda:
+        f"{ENVS}/report.yaml"
+    shell:
+        "python -m reconfake study-info --config {params.config:q} --out {output} > {log} 2>&1"

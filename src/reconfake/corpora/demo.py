@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +52,27 @@ class SplitSpec:
     pitch: tuple[int, int] = (30, 70)
     sample_rate: int = 16000
     speakers: int = 4
-    extra: dict = field(default_factory=dict)
+    channel: bool = True
 
 
 def _sentence(rng: np.random.Generator) -> str:
     n = int(rng.integers(5, 10))
     return " ".join(rng.choice(WORDS, size=n)).capitalize() + "."
+
+
+def _channel(x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A random recording channel, applied to bona fide and spoof alike so that bandwidth and
+    noise floor say nothing about the label: half the clips are low-passed (3-7.5 kHz), all
+    get background noise at 15-40 dB SNR."""
+    from scipy.signal import butter, sosfilt
+
+    if rng.random() < 0.5:
+        cutoff = rng.uniform(3000, min(7500, 0.45 * sample_rate))
+        x = sosfilt(butter(6, cutoff, fs=sample_rate, output="sos"), x)
+    noise = rng.standard_normal(len(x))
+    snr_db = rng.uniform(15, 40)
+    scale = np.sqrt(np.mean(x**2) / (np.mean(noise**2) * 10 ** (snr_db / 10)))
+    return (x + scale * noise).astype(np.float32)
 
 
 def _speakers(spec: SplitSpec, split: str, rng: np.random.Generator) -> list[dict]:
@@ -108,6 +123,8 @@ def build_split(split: str, spec: SplitSpec, out_dir: str | os.PathLike[str]) ->
             )
             if label == "spoof":
                 x = ATTACKS[attack](x, spec.sample_rate, clip_rng)
+            if spec.channel:
+                x = _channel(x, spec.sample_rate, clip_rng)
             x = (x * (10 ** (clip_rng.uniform(-6, 0) / 20)) / max(1e-6, np.max(np.abs(x))) * 0.9)
             utt_id = f"{CORPUS}_{split}_{i:05d}"
             write_audio(tmp_dir / f"{utt_id}.flac", x, spec.sample_rate)

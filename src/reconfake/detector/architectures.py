@@ -43,3 +43,11 @@ def _aasist_l(**options: Any) -> nn.Module:
 
     config = AASISTConfig.from_dict(options) if options else AASIST_L_CONFIG
     return _returns_embedding(RawAASIST)(config)
+
+
+@register_architecture("ssl_aasist")
+def _ssl_aasist(**options: Any) -> nn.Module:
+    """The paper's detector: frozen wav2vec 2.0, layer aggregation, SSL-AASIST back-end."""
+    from reconfake.detector.ssl_aasist import SSLAASIST
+
+    return SSLAASIST(**options)

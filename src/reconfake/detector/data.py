@@ -2,7 +2,8 @@
 
 Each item knows where its audio lives (a file named by a manifest, or a FLAC row of a
 shard), its label (1 = bona fide, 0 = spoof), its attack and its *group*: the utt_id of the
-source clip, so a bona fide clip and its reconstructions share a group.
+source clip, so a bona fide clip and its reconstructions share a group, and
+:func:`group_batches` keeps a group inside one batch.
 """
 
 from __future__ import annotations
@@ -81,6 +82,33 @@ def fixed_crop(x: np.ndarray, length: int, rng: np.random.Generator | None = Non
         x = np.tile(x, length // len(x) + 1)
     start = 0 if rng is None or len(x) == length else int(rng.integers(0, len(x) - length + 1))
     return np.ascontiguousarray(x[start:start + length])
+
+
+def group_batches(groups: list[str], batch_size: int,
+                  rng: np.random.Generator) -> list[list[int]]:
+    """Item indices in batches of at most ``batch_size`` that keep each group together.
+
+    Groups are visited in a random order and packed greedily; a group larger than a batch is
+    split into batch-sized runs. When every group is a single item this is exactly
+    ``rng.permutation(n)`` cut into consecutive batches.
+    """
+    members: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    blocks = list(members.values())
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for b in rng.permutation(len(blocks)):
+        block = blocks[b]
+        for start in range(0, len(block), batch_size):
+            run = block[start:start + batch_size]
+            if len(current) + len(run) > batch_size:
+                batches.append(current)
+                current = []
+            current = current + run
+    if current:
+        batches.append(current)
+    return batches
 
 
 def stack(waves: list[np.ndarray]) -> torch.Tensor:

@@ -57,16 +57,21 @@ def load_checkpoint(path: str | os.PathLike[str],
             f"shape mismatches (file vs model): {wrong_shape[:10]}"
         )
     model.load_state_dict(state)
+    check = getattr(model, "check_checkpoint_metadata", None)
+    if check is not None:  # e.g. the frozen front-end must be the one trained with
+        check(meta, str(path))
     model.eval()
     return model, meta
 
 
 @torch.inference_mode()
 def bonafide_scores(model: nn.Module, waves: torch.Tensor, batch_size: int = 16) -> np.ndarray:
-    """Bona fide logits (the score; higher = bona fide) of ``(n, samples)`` audio."""
+    """Bona fide logits (the score; higher = bona fide) of ``(n, samples)`` audio, computed
+    on the model's device."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(waves), batch_size):
-        _, logits = model(waves[start:start + batch_size])
+        _, logits = model(waves[start:start + batch_size].to(device))
         out.append(logits[:, 1].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

@@ -141,6 +141,7 @@ class GriffinLimBackend(Backend):
 
     name = "griffinlim"
     paradigm = "vocoder"
+    stand_in_for = "neural vocoders (HiFi-GAN)"
     defaults: ClassVar[dict[str, Any]] = {"n_iter": DEFAULT_N_ITER, "momentum": DEFAULT_MOMENTUM,
                                           "nnls_iter": DEFAULT_NNLS_ITER, "seed": 0,
                                           "num_threads": None, "batch_size": 16}

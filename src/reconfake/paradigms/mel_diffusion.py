@@ -211,6 +211,7 @@ class MelDiffusionBackend(Backend):
     name = "mel_diffusion"
     paradigm = "diffusion"
     trainable = True
+    stand_in_for = "diffusion codecs (SemantiCodec, AudioLDM)"
     defaults: ClassVar[dict[str, Any]] = DEFAULT_OPTIONS
     fit_defaults: ClassVar[dict[str, Any]] = DEFAULT_FIT
 

@@ -25,6 +25,7 @@ class OpusBackend(Backend):
 
     name = "opus"
     paradigm = "codec"
+    stand_in_for = "neural codecs (EnCodec, DAC)"
     defaults: ClassVar[dict[str, Any]] = {"bitrate": 6000, "batch_size": 16}
 
     def __init__(self, device: str = "cpu", **options: Any):

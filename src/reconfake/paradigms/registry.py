@@ -39,6 +39,8 @@ class Backend(ABC):
     paradigm: ClassVar[str]
     trainable: ClassVar[bool] = False
     sample_rate: int = 16000
+    #: what the backend stands in for when it is an offline substitute of a paper backend
+    stand_in_for: ClassVar[str | None] = None
     #: every option the backend accepts, with its default; an unknown option is an error
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -60,7 +62,8 @@ class Backend(ABC):
     def metadata(self) -> dict[str, Any]:
         """What produced the shard: model id, revision and settings (JSON-serialisable)."""
         return {"backend": self.name, "paradigm": self.paradigm, "model_id": None,
-                "revision": None, "settings": dict(self.options)}
+                "revision": None, "settings": dict(self.options),
+                "stand_in_for": self.stand_in_for}
 
     def reconstruct(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Reconstruct and align each output to its input's length (trim or zero-pad)."""

@@ -21,6 +21,7 @@ class WorldBackend(Backend):
 
     name = "world"
     paradigm = "vocoder"
+    stand_in_for = "neural vocoders (HiFi-GAN)"
     defaults: ClassVar[dict[str, Any]] = {"f0_method": "dio", "frame_period_ms": 5.0,
                                           "f0_floor": 60.0, "f0_ceil": 500.0, "batch_size": 16}
 

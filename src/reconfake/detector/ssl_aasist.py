@@ -1,0 +1,157 @@
+"""The paper's detector: frozen wav2vec 2.0 (XLS-R 300M) -> multi-layer aggregation -> AASIST.
+
+``forward(wave)`` takes ``(batch, samples)`` 16 kHz audio and returns ``(embedding, logits)``
+(column 1 = bona fide, the score). It is the composition of two halves that training may
+call apart, so front-end outputs can be cached:
+
+* ``layer_features(wave)`` -> ``(batch, layers, frames, dim)``: the frozen front-end, run
+  without autograd, in eval mode (no SpecAugment masking, no LayerDrop) whatever the
+  module's own mode. Layers are the outputs of transformer layers 1..L; layer L is the
+  final layer-normed output (``last_hidden_state``, SSL-AASIST's feature), the others are
+  the residual stream as SLS reads it.
+* ``forward_features(layers)`` -> ``(embedding, logits)``: aggregation (``last``,
+  ``softmax`` or ``sls``; see :mod:`reconfake.detector.aggregation`) and the SSL-AASIST
+  back-end (:class:`~reconfake.detector.aasist.SSLAASISTBackend`: Linear dim -> 128, pool
+  ratios 0.5, temperatures 2, 2, 100, 100).
+
+The frozen front-end is held outside the module tree: ``parameters()`` and ``state_dict()``
+hold only what is trained (XLS-R would add 1.2 GB to every checkpoint), ``.to()`` still moves
+it. Checkpoints record the front-end's source and a SHA-256 of its weights; loading one
+rebuilds the front-end from its source and refuses a different one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from reconfake.detector.aasist import SSLAASISTBackend
+from reconfake.detector.aggregation import LayerAggregation
+from reconfake.detector.ssl_frontend import (
+    TINY_RANDOM,
+    XLSR_300M,
+    build_frontend,
+    frontend_fingerprint,
+)
+
+CACHE_LAYOUT = "ssl-layers-v1"
+
+
+class SSLAASIST(nn.Module):
+    """Frozen wav2vec 2.0 front-end + layer aggregation + SSL-AASIST back-end.
+
+    Args:
+        frontend: a Hugging Face id, a ``save_pretrained`` folder, or ``tiny-random``.
+        aggregation: ``last`` (SSL-AASIST baseline), ``softmax`` or ``sls``.
+        layer_norm: normalise each layer before aggregating.
+        normalize_input: zero-mean unit-variance per clip before the front-end, as the
+            XLS-R feature extractor does.
+        revision: hub revision of ``frontend``.
+        frontend_seed: seed of the ``tiny-random`` weights.
+        tiny: size of the ``tiny-random`` front-end (see ``ssl_frontend.TINY_DEFAULTS``).
+    """
+
+    def __init__(self, frontend: str = XLSR_300M, aggregation: str = "sls",
+                 layer_norm: bool = False, normalize_input: bool = True,
+                 revision: str | None = None, frontend_seed: int = 0,
+                 tiny: dict[str, Any] | None = None):
+        super().__init__()
+        model = build_frontend(frontend, revision, frontend_seed, tiny)
+        model.requires_grad_(False)
+        model.eval()
+        # Bypasses nn.Module registration on purpose (see the module docstring).
+        self.__dict__["_frontend"] = model
+        self.__dict__["_fingerprint"] = None
+        self.frontend_source = frontend
+        self.revision = revision
+        self.normalize_input = normalize_input
+        num_layers, dim = model.config.num_hidden_layers, model.config.hidden_size
+        self.aggregation = LayerAggregation(aggregation, num_layers, dim, layer_norm)
+        self.backend = SSLAASISTBackend(feature_dim=dim)
+
+    @property
+    def frontend(self) -> nn.Module:
+        """The frozen wav2vec 2.0 model (not a registered submodule)."""
+        return self.__dict__["_frontend"]
+
+    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> SSLAASIST:
+        self.frontend._apply(fn, recurse)
+        return super()._apply(fn, recurse)
+
+    # ----------------------------------------------------------------- the two halves
+
+    @torch.no_grad()
+    def layer_features(self, wave: Tensor) -> Tensor:
+        """Front-end layer outputs the aggregation reads, ``(B, L_used, frames, dim)``."""
+        fe = self.frontend
+        fe.eval()
+        x = wave
+        if self.normalize_input:
+            mean = x.mean(dim=-1, keepdim=True)
+            x = (x - mean) / torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-7)
+        used = self.aggregation.layers_used()
+        num_layers = fe.config.num_hidden_layers
+        if used == [num_layers - 1]:
+            return fe(x).last_hidden_state.unsqueeze(1)
+        out = fe(x, output_hidden_states=True)
+        # hidden_states[k] is the output of layer k for k < L (transformers 4 and 5 agree);
+        # the last entry differs between versions, so layer L is taken normed from
+        # last_hidden_state.
+        layers = [*out.hidden_states[1:num_layers], out.last_hidden_state]
+        return torch.stack([layers[i] for i in used], dim=1)
+
+    def forward_features(self, layers: Tensor) -> tuple[Tensor, Tensor]:
+        """``(embedding, logits)`` from front-end layer outputs."""
+        return self.backend(self.aggregation(layers), return_embedding=True)
+
+    def forward(self, wave: Tensor) -> tuple[Tensor, Tensor]:
+        return self.forward_features(self.layer_features(wave))
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    def layer_weights(self, layers: Tensor | None = None) -> Tensor | None:
+        """Weight of each front-end layer: the softmax weights, or the SLS gates averaged
+        over the clips of ``layers``; ``None`` for ``last``."""
+        agg = self.aggregation
+        if agg.mode == "last":
+            return None
+        if agg.mode == "softmax":
+            return torch.softmax(agg.layer_logits.detach().float(), dim=0).cpu()
+        if layers is None:
+            raise ValueError("SLS gates depend on the clip: pass layer features to average over")
+        with torch.no_grad():
+            return agg.weights(layers).float().mean(dim=0).cpu()
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the front-end (computed once)."""
+        if self.__dict__["_fingerprint"] is None:
+            self.__dict__["_fingerprint"] = frontend_fingerprint(self.frontend)
+        return self.__dict__["_fingerprint"]
+
+    def cache_key(self) -> str:
+        """What determines ``layer_features`` of a given waveform."""
+        return (f"{CACHE_LAYOUT}-{self.fingerprint()[:16]}-norm{int(self.normalize_input)}-"
+                f"layers{'_'.join(str(i + 1) for i in self.aggregation.layers_used())}")
+
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        """Front-end provenance recorded in checkpoints."""
+        trained = self.frontend_source != TINY_RANDOM
+        return {"frontend": {
+            "source": self.frontend_source, "revision": self.revision, "trained": trained,
+            "sha256": self.fingerprint(),
+            "note": "pretrained front-end" if trained else
+            "untrained front-end: random weights of the XLS-R architecture, built offline",
+        }}
+
+    def check_checkpoint_metadata(self, meta: dict[str, Any], name: str = "checkpoint") -> None:
+        """Refuse a checkpoint trained on other front-end weights than the ones loaded now."""
+        recorded = (meta.get("frontend") or {}).get("sha256")
+        if recorded and recorded != self.fingerprint():
+            raise ValueError(
+                f"{name}: trained on front-end {meta['frontend'].get('source')!r} with weights "
+                f"sha256 {recorded[:12]}..., but {self.frontend_source!r} loads as "
+                f"{self.fingerprint()[:12]}...; load the same front-end (and revision) to use "
+                "this checkpoint")
