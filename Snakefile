@@ -13,7 +13,7 @@ min_version("8.0")
 # (merging would carry the demo corpus and stand-in backends into, say, the paper profile).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config.yaml"
+    configfile: f"{workflow.basedir}/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -25,6 +25,14 @@ include: "workflow/rules/report.smk"
 
 
 report: "workflow/report/workflow.rst"
+
+
+localrules:
+    all,
+    all_shards,
+    all_models,
+    report,
+    study_info,
 
 
 rule all:

@@ -22,7 +22,7 @@ def test_defaults_fill_a_minimal_config():
     config = validate_config(copy.deepcopy(MINIMAL), SCHEMA)
     assert config["training"]["epochs"] == 8
     assert config["reconstruction"]["labels"] == ["bonafide", "spoof"]
-    assert config["models"] == {"baseline": True, "backends": None}
+    assert config["models"] == {"baseline": True, "backends": None, "ablations": {}}
 
 
 @pytest.mark.parametrize("patch,message", [

@@ -68,6 +68,40 @@ def test_dry_run_default_config_job_counts(tmp_path):
     }
 
 
+def test_ablations_and_subset_targets(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["models"]["ablations"] = {
+        "opus_low_lr": {"base": "opus", "training": {"lr": 1e-4}},
+        "opus_small": {"base": "opus", "detector": {"options": {"channels": [8, 16]}}},
+    }
+    (tmp_path / "abl.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _run(["all", "-n", "--quiet", "rules", "--cores", "8", "--configfile", "abl.yaml"],
+                  tmp_path)
+    counts = _job_counts(result.stdout)
+    assert counts["train_model"] == 6 and counts["score"] == 12
+    assert counts["reconstruct_opus"] == 2  # ablations reuse the shards
+    plan = _run(["all", "-n", "-p", "--configfile", "abl.yaml"], tmp_path).stdout
+    assert "--arch-options '{\"channels\": [8, 16]}'" in plan
+    shards_only = _run(["all_shards", "-n", "--quiet", "rules", "--cores", "8"], tmp_path)
+    assert _job_counts(shards_only.stdout) == {
+        "prepare_demo": 1, "fit_mel_diffusion": 1, "reconstruct_opus": 2,
+        "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "all_shards": 1, "total": 9}
+
+
+def test_slurm_profile_plans_the_same_jobs(tmp_path):
+    profile = REPO / "profiles" / "slurm" / "config.yaml"
+    settings = yaml.safe_load(profile.read_text())
+    assert settings["executor"] == "slurm" and settings["set-resources"]["train_model"]["runtime"]
+    args = ["all", "-n", "--quiet", "rules", "-d", str(tmp_path), "--configfile",
+            str(REPO / "config.yaml")]
+    local = _run(args + ["--cores", "8"], REPO)
+    slurm = _run(args + ["--profile", str(profile.parent)], REPO)
+    assert slurm.returncode == 0, slurm.stderr[-2000:]
+    assert _job_counts(slurm.stdout) == _job_counts(local.stdout)
+    k8s = yaml.safe_load((REPO / "profiles" / "kubernetes" / "config.yaml").read_text())
+    assert k8s["executor"] == "kubernetes" and k8s["default-resources"]["mem_mb"] > 0
+
+
 def test_lint_is_clean():
     result = _run(["--lint"], REPO)
     assert result.returncode == 0, result.stdout + result.stderr

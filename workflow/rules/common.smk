@@ -47,6 +47,43 @@ for _b in MODEL_BACKENDS:
                          f"configured: {sorted(BACKENDS)}")
 MODELS = (["baseline"] if config["models"]["baseline"] else []) + list(MODEL_BACKENDS)
 MODEL_PARADIGM = {"baseline": "none", **{m: PARADIGM[m] for m in MODEL_BACKENDS}}
+if "baseline" in BACKENDS:
+    raise ValueError("config key reconstruction.backends: 'baseline' is reserved for the "
+                     "model trained without hard samples; rename the backend")
+
+
+def _merge(base, overlay):
+    """Recursive dict overlay (ablations change a few keys of the detector/training)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(
+            out.get(key), dict) else value
+    return out
+
+
+# What each model trains with: its shards, detector and training settings. Ablations reuse
+# a backend's shards and overlay the detector/training settings.
+_TRAINING = {k: v for k, v in config["training"].items() if k != "mem_mb"}
+_TRAINING["sample_rate"] = RATE
+MODEL_SPEC = {
+    m: {"shards": [] if m == "baseline" else m, "detector": config["detector"],
+        "training": _TRAINING}
+    for m in MODELS
+}
+for _name, _ablation in config["models"]["ablations"].items():
+    if _name in MODEL_SPEC:
+        raise ValueError(f"config key models.ablations.{_name}: name already used by a model")
+    if _ablation["base"] not in MODEL_SPEC:
+        raise ValueError(f"config key models.ablations.{_name}.base: {_ablation['base']!r} is "
+                         f"not a model; models: {sorted(MODEL_SPEC)}")
+    _base = MODEL_SPEC[_ablation["base"]]
+    MODEL_SPEC[_name] = {
+        "shards": _base["shards"],
+        "detector": _merge(_base["detector"], _ablation.get("detector", {})),
+        "training": _merge(_base["training"], _ablation.get("training", {})),
+    }
+    MODELS.append(_name)
+    MODEL_PARADIGM[_name] = f"{MODEL_PARADIGM[_ablation['base']]} (ablation)"
 
 
 def manifest(split_ref):
@@ -62,7 +99,8 @@ def shard_paths(backend):
 
 def model_shards(wildcards):
     """Hard-sample shards a model trains on (none for the baseline)."""
-    return [] if wildcards.model == "baseline" else shard_paths(wildcards.model)
+    backend = MODEL_SPEC[wildcards.model]["shards"]
+    return shard_paths(backend) if backend else []
 
 
 def as_json(value):

@@ -1,7 +1,5 @@
-"""Training: the baseline (no hard samples) and one detector per backend, same seed and budget."""
-
-TRAINING = {k: v for k, v in config["training"].items() if k != "mem_mb"}
-TRAINING["sample_rate"] = RATE
+"""Training: the baseline (no hard samples), one detector per backend (same seed and budget)
+and the ablations (a backend's shards with a few detector/training settings changed)."""
 
 
 rule train_model:
@@ -15,9 +13,9 @@ rule train_model:
         log_csv=f"{RESULTS}/models/{{model}}/train_log.csv",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.model),
-        architecture=config["detector"]["architecture"],
-        arch_options=as_json(config["detector"]["options"]),
-        options=as_json(TRAINING),
+        architecture=lambda wc: MODEL_SPEC[wc.model]["detector"]["architecture"],
+        arch_options=lambda wc: as_json(MODEL_SPEC[wc.model]["detector"]["options"]),
+        options=lambda wc: as_json(MODEL_SPEC[wc.model]["training"]),
     log:
         "logs/train/{model}.log",
     benchmark:
@@ -28,6 +26,19 @@ rule train_model:
     conda:
         f"{ENVS}/train.yaml"
     shell:
-        "python -m reconfake --threads {threads} train --train {input.train} --dev {input.dev} --shards {input.shards} "
+        "python -m reconfake --threads {threads} train --train {input.train} --dev {input.dev} "
+        "--shards {input.shards} "
         "--out-dir {params.out_dir} --architecture {params.architecture} "
         "--arch-options {params.arch_options:q} --options {params.options:q} > {log} 2>&1"
+
+
+rule all_shards:
+    """Target: every backend's hard-sample shards (the reconstruction stage alone)."""
+    input:
+        [path for backend in BACKENDS for path in shard_paths(backend)],
+
+
+rule all_models:
+    """Target: every trained detector."""
+    input:
+        expand(f"{RESULTS}/models/{{model}}/model.pt", model=MODELS),

@@ -221,30 +221,36 @@ def _relative_root(root: Path, out_dir: Path) -> str:
     return os.path.relpath(root.resolve(), out_dir.resolve())
 
 
-def read_rows(spec: CorpusSpec, split: str, entries: Sequence[Entry], root: Path,
-              out_dir: Path) -> list[ClipRow]:
-    """Read every entry's audio header (``soundfile.info``) into a manifest row."""
+def read_rows(spec: CorpusSpec, split: str, entries: Sequence[Entry], root: Path, out_dir: Path,
+              cache: dict[Path, tuple[int, int]] | None = None) -> list[ClipRow]:
+    """Read every entry's audio header (``soundfile.info``) into a manifest row.
+
+    ``cache`` (path -> (rate, frames)) lets splits that share clips read each header once.
+    """
+    cache = {} if cache is None else cache
     root_abs = root.absolute()
     rel_root = _relative_root(root, out_dir)  # resolved once: symlinked data folders stay right
     rows = []
     progress = Progress(f"{spec.name}/{split}: reading audio headers", len(entries), unit="files")
     for entry in entries:
-        try:
-            info = sf.info(str(entry.path))
-        except Exception as exc:  # soundfile raises several types for corrupt or missing files
-            raise PrepareError(f"{entry.where}: {entry.path}: cannot read the audio header ({exc}); "
-                               "re-extract the corpus (delete its .downloaded marker) or fix the "
-                               "file") from exc
-        if info.frames <= 0 or info.samplerate <= 0:
-            raise PrepareError(f"{entry.where}: {entry.path}: empty audio ({info.frames} samples)")
+        if entry.path not in cache:
+            try:
+                info = sf.info(str(entry.path))
+            except Exception as exc:  # soundfile raises several types for corrupt or missing files
+                raise PrepareError(f"{entry.where}: {entry.path}: cannot read the audio header ({exc}); "
+                                   "re-extract the corpus (delete its .downloaded marker) or fix the "
+                                   "file") from exc
+            if info.frames <= 0 or info.samplerate <= 0:
+                raise PrepareError(f"{entry.where}: {entry.path}: empty audio ({info.frames} samples)")
+            cache[entry.path] = (int(info.samplerate), int(info.frames))
+        rate, frames = cache[entry.path]
         in_root = os.path.relpath(entry.path.absolute(), root_abs)
         if in_root.startswith(".."):  # outside the corpus root: resolve it on its own
             rel = relative_path(entry.path, out_dir / f"{split}.parquet")
         else:
             rel = os.path.join(rel_root, in_root)
         rows.append(ClipRow(entry.utt_id, spec.name, split, entry.label, entry.attack, entry.speaker,
-                            os.path.normpath(rel), int(info.samplerate), int(info.frames),
-                            info.frames / info.samplerate))
+                            os.path.normpath(rel), rate, frames, frames / rate))
         progress.update()
     return rows
 
@@ -287,7 +293,8 @@ def prepare_corpus(spec: CorpusSpec, entries: Mapping[str, Sequence[Entry]], roo
     if problems and strict:
         raise PrepareError("counts differ from the corpus' known counts (--strict):\n  "
                            + "\n  ".join(problems))
-    rows = {split: read_rows(spec, split, es, root, out_dir) for split, es in entries.items()}
+    cache: dict[Path, tuple[int, int]] = {}
+    rows = {split: read_rows(spec, split, es, root, out_dir, cache) for split, es in entries.items()}
     paths = {}
     for split, split_rows in rows.items():
         path = out_dir / f"{split}.parquet"

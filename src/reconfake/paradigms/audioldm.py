@@ -113,7 +113,7 @@ class AudioLdmBackend(PretrainedBackend):
         self.vocoder = load_weights(SpeechT5HifiGan.from_pretrained, self.source, self.name,
                                     subfolder="vocoder")
         for model in (self.vae, self.unet, self.vocoder):
-            model.to(device=self.torch_device, dtype=self.dtype).eval()
+            self.place(model)
         try:
             config = diffusers.DDIMScheduler.load_config(str(path), subfolder="scheduler")
         except OSError as exc:

@@ -47,7 +47,7 @@ class DacBackend(PretrainedBackend):
         from transformers import DacModel
 
         self.model = load_weights(DacModel.from_pretrained, self.source, self.name)
-        self.model.to(device=self.torch_device, dtype=self.dtype).eval()
+        self.place(self.model)
         config = self.model.config
         self.sample_rate = int(config.sampling_rate)
         self.hop = int(np.prod(config.downsampling_ratios))

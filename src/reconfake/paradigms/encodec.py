@@ -48,7 +48,7 @@ class EncodecBackend(PretrainedBackend):
         from transformers import EncodecModel
 
         self.model = load_weights(EncodecModel.from_pretrained, self.source, self.name)
-        self.model.to(device=self.torch_device, dtype=self.dtype).eval()
+        self.place(self.model)
         config = self.model.config
         self.sample_rate = int(config.sampling_rate)
         if config.audio_channels != 1:

@@ -151,8 +151,12 @@ def load_weights(loader: Callable[..., T], source: ModelSource, backend: str,
     Raises:
         BackendError: the directory lacks the config or the safetensors weights.
     """
+    from transformers.utils import logging as hf_logging
+
     where = source.path / subfolder if subfolder else source.path
     extra = {"subfolder": subfolder} if subfolder else {}
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # carriage-return bars are unreadable in rule logs
     try:
         return loader(str(source.path), use_safetensors=True, **extra, **kwargs)
     except (OSError, ValueError) as exc:
@@ -162,6 +166,9 @@ def load_weights(loader: Callable[..., T], source: ModelSource, backend: str,
                if has_pickle else f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         raise BackendError(f"backend {backend}: cannot load {where} from {source.model!r} "
                            f"(revision {source.revision or source.resolved}): {why}") from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def pick_device(device: str, backend: str) -> torch.device:
@@ -209,10 +216,10 @@ def run_halving(fn: Callable[[list[T]], list[R]], items: Sequence[T], batch_size
                 raise
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            if size == 1:
+            if len(batch) == 1:
                 raise BackendError(f"backend {backend}: out of memory on a single item; lower "
                                    "chunk_seconds or use a larger GPU") from exc
-            size = max(1, size // 2)
+            size = len(batch) // 2
             log.warning("backend %s: out of memory with a batch of %d; retrying with %d",
                         backend, len(batch), size)
             continue

@@ -75,7 +75,7 @@ class HifiganBackend(PretrainedBackend):
         from transformers import SpeechT5HifiGan
 
         self.model = load_weights(SpeechT5HifiGan.from_pretrained, self.source, self.name)
-        self.model.to(device=self.torch_device, dtype=self.dtype).eval()
+        self.place(self.model)
         config = self.model.config
         self.sample_rate = int(config.sampling_rate)
         self.hop = int(np.prod(config.upsample_rates))

@@ -140,6 +140,13 @@ class PretrainedBackend(Backend):
             k += len(spans)
         return outputs
 
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move ``model`` to the device (and to bf16 when asked for), in eval mode."""
+        model.to(self.torch_device)
+        if self.dtype != torch.float32:
+            model.to(self.dtype)
+        return model.eval()
+
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` on the model's device in the model's dtype."""
         return x.to(device=self.torch_device, dtype=self.dtype)

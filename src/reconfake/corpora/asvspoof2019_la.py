@@ -1,0 +1,101 @@
+"""ASVspoof 2019 logical access (LA): the study's training corpus and first evaluation set.
+
+Source: Edinburgh DataShare 10283/3336, ``LA.zip`` (ODC-By 1.0). Layout after extraction::
+
+    LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{train.trn,dev.trl,eval.trl}.txt
+    LA/ASVspoof2019_LA_{train,dev,eval}/flac/<UTT>.flac       (16 kHz FLAC)
+
+Protocol lines have 5 space-separated fields ``SPEAKER UTT - SYSTEM KEY`` with KEY
+``bonafide|spoof`` and SYSTEM ``-`` for bona fide clips, A01-A06 in train/dev, A07-A19 in eval.
+Splits: ``train``, ``dev``, ``eval``; attack = system id.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reconfake.corpora.spec import (
+    Archive,
+    CorpusSpec,
+    Entry,
+    PrepareError,
+    bonafide_or,
+    find_folder,
+    label_of,
+    prepare_corpus,
+    report_extra,
+)
+
+PROTOCOLS = {
+    "train": "ASVspoof2019.LA.cm.train.trn.txt",
+    "dev": "ASVspoof2019.LA.cm.dev.trl.txt",
+    "eval": "ASVspoof2019.LA.cm.eval.trl.txt",
+}
+LABELS = {"bonafide": "bonafide", "spoof": "spoof"}
+
+SPEC = CorpusSpec(
+    name="asvspoof2019_la",
+    title="ASVspoof 2019 LA",
+    homepage="https://datashare.ed.ac.uk/handle/10283/3336",
+    licence="ODC-By 1.0",
+    size_on_disk="7.6 GB archive, about 7.7 GB extracted (archive deleted after extraction)",
+    disk_bytes=16_000_000_000,
+    archives=(
+        Archive("LA.zip", "https://datashare.ed.ac.uk/bitstream/handle/10283/3336/LA.zip"),
+    ),
+    splits=("train", "dev", "eval"),
+    known_counts={
+        "train": {"total": 25_380, "bonafide": 2_580, "spoof": 22_800},
+        "dev": {"total": 24_844, "bonafide": 2_548, "spoof": 22_296},
+        "eval": {"total": 71_237, "bonafide": 7_355, "spoof": 63_882},
+    },
+    note="DataShare publishes no checksum for LA.zip; the archive's own CRCs are checked on extraction.",
+)
+
+
+def locate(root: str | os.PathLike[str]) -> Path:
+    """The ``LA`` folder under ``root`` (``root`` itself may be it)."""
+    protocols = find_folder(Path(root), "ASVspoof2019_LA_cm_protocols", depth=3)
+    if protocols is None:
+        raise PrepareError(f"{root}: no ASVspoof2019_LA_cm_protocols folder found; the root must hold "
+                           "the extracted LA.zip (the LA/ folder or its parent)")
+    return protocols.parent
+
+
+def collect(root: str | os.PathLike[str], splits: tuple[str, ...] = SPEC.splits) -> dict[str, list[Entry]]:
+    """Read the CM protocols into entries; malformed lines name file and line."""
+    la = locate(root)
+    out: dict[str, list[Entry]] = {}
+    for split in splits:
+        protocol = la / "ASVspoof2019_LA_cm_protocols" / PROTOCOLS[split]
+        if not protocol.is_file():
+            raise PrepareError(f"{protocol}: protocol file missing; the LA.zip extraction is incomplete")
+        flac = la / f"ASVspoof2019_LA_{split}" / "flac"
+        entries = []
+        with open(protocol, encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                where = f"{protocol}:{lineno}"
+                fields = line.split()
+                if len(fields) != 5:
+                    raise PrepareError(f"{where}: expected 5 space-separated fields "
+                                       f"'SPEAKER UTT - SYSTEM KEY', got {len(fields)}: {line.strip()!r}")
+                speaker, utt, _, system, key = fields
+                label = label_of(key, LABELS, where)
+                if label == "spoof" and system == "-":
+                    raise PrepareError(f"{where}: spoof trial without a system id: {line.strip()!r}")
+                entries.append(Entry(utt, label, bonafide_or(system, label), speaker,
+                                     flac / f"{utt}.flac", where))
+        if flac.is_dir():
+            report_extra(flac, flac.glob("*.flac"), {e.path for e in entries}, protocol.name)
+        out[split] = entries
+    return out
+
+
+def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
+            **options) -> dict[str, Path]:
+    """Write ``train``, ``dev`` and ``eval`` manifests of an extracted LA.zip under ``root``."""
+    SPEC.resolve_options(options)
+    return prepare_corpus(SPEC, collect(root), root, out_dir, strict)

@@ -1,0 +1,168 @@
+"""Random-weight twins of the pretrained backends' architectures, saved in the real formats.
+
+Each builder instantiates the same classes as the real checkpoint (small configs by default,
+the real checkpoint's config with ``real_size=True``), seeds the weights, and writes them with
+``save_pretrained`` (safetensors + config.json, in the Hub repository's layout) to a directory
+that the backends then load through the same code path as a Hugging Face id. Real-size twins
+have the real compute cost and are what ``scripts/bench_backends.py --real-size`` times.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+# microsoft/speecht5_hifigan: SpeechT5HifiGanConfig() defaults are that checkpoint's config
+HIFIGAN_TINY = {"upsample_initial_channel": 32, "upsample_rates": [4, 4, 4, 4],
+                "upsample_kernel_sizes": [8, 8, 8, 8], "resblock_kernel_sizes": [3],
+                "resblock_dilation_sizes": [[1, 3]]}
+# descript/dac_16khz (descript-audio-codec conf/final/16khz.yml)
+DAC_16KHZ = {"encoder_hidden_size": 64, "downsampling_ratios": [2, 4, 5, 8],
+             "decoder_hidden_size": 1536, "n_codebooks": 12, "codebook_size": 1024,
+             "codebook_dim": 8, "sampling_rate": 16000}
+DAC_TINY = {**DAC_16KHZ, "encoder_hidden_size": 4, "decoder_hidden_size": 32, "n_codebooks": 4,
+            "codebook_size": 64, "codebook_dim": 4}
+# cvssp/audioldm-s-full-v2 (diffusers' convert_original_audioldm_to_diffusers DEFAULT_CONFIG)
+AUDIOLDM_S = {
+    "vae": {"block_out_channels": (128, 256, 512), "layers_per_block": 2, "norm_num_groups": 32},
+    "unet": {"block_out_channels": (128, 256, 384, 640), "layers_per_block": 2,
+             "down_block_types": ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * 3,
+             "up_block_types": ("CrossAttnUpBlock2D",) * 3 + ("UpBlock2D",),
+             "cross_attention_dim": (128, 256, 384, 640), "norm_num_groups": 32,
+             "projection_class_embeddings_input_dim": 512, "attention_head_dim": 8},
+    "vocoder": {"upsample_initial_channel": 1024, "upsample_rates": [5, 4, 2, 2, 2],
+                "upsample_kernel_sizes": [16, 16, 8, 4, 4], "resblock_kernel_sizes": [3, 7, 11],
+                "resblock_dilation_sizes": [[1, 3, 5]] * 3},
+}
+AUDIOLDM_TINY = {
+    "vae": {"block_out_channels": (8, 16, 16), "layers_per_block": 1, "norm_num_groups": 4},
+    "unet": {"block_out_channels": (16, 32), "layers_per_block": 1,
+             "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+             "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+             "cross_attention_dim": (16, 32), "norm_num_groups": 8,
+             "projection_class_embeddings_input_dim": 16, "attention_head_dim": 4},
+    "vocoder": {"upsample_initial_channel": 32, "upsample_rates": [5, 4, 2, 2, 2],
+                "upsample_kernel_sizes": [10, 8, 4, 4, 4], "resblock_kernel_sizes": [3],
+                "resblock_dilation_sizes": [[1, 3]]},
+}
+
+
+def _save(model: torch.nn.Module, out: Path) -> Path:
+    model.save_pretrained(out)
+    return out
+
+
+def encodec_twin(out: Path, real_size: bool = False, seed: int = 0) -> Path:
+    """``EncodecModel`` at 24 kHz with hop 320 (smaller widths unless ``real_size``)."""
+    from transformers import EncodecConfig, EncodecModel
+
+    kwargs = {} if real_size else {"num_filters": 4, "hidden_size": 16,
+                                   "num_lstm_layers": 1}
+    torch.manual_seed(seed)
+    return _save(EncodecModel(EncodecConfig(upsampling_ratios=[8, 5, 4, 2], **kwargs)), out)
+
+
+def dac_twin(out: Path, real_size: bool = False, seed: int = 0) -> Path:
+    """``DacModel`` at 16 kHz with hop 320."""
+    from transformers import DacConfig, DacModel
+
+    torch.manual_seed(seed)
+    return _save(DacModel(DacConfig(**(DAC_16KHZ if real_size else DAC_TINY))), out)
+
+
+def hifigan_twin(out: Path, real_size: bool = False, seed: int = 0) -> Path:
+    """``SpeechT5HifiGan`` (80 mels, hop 256, 16 kHz) with non-trivial mean/scale buffers."""
+    from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
+    torch.manual_seed(seed)
+    model = SpeechT5HifiGan(SpeechT5HifiGanConfig(**({} if real_size else HIFIGAN_TINY)))
+    with torch.no_grad():  # like the real checkpoint's statistics of log10 mels
+        model.mean.copy_(torch.linspace(-6.0, -4.0, model.config.model_in_dim))
+        model.scale.copy_(torch.linspace(1.0, 2.0, model.config.model_in_dim))
+    return _save(model, out)
+
+
+def _tiny_tokenizer(out: Path) -> None:
+    from transformers import RobertaTokenizer
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "a": 4, "\u0120": 5}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (out / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    tokenizer = RobertaTokenizer(str(out / "vocab.json"), str(out / "merges.txt"))
+    tokenizer.save_pretrained(out)
+
+
+def audioldm_twin(out: Path, real_size: bool = False, text_encoder: bool = True,
+                  seed: int = 0) -> Path:
+    """AudioLDM components in the diffusers repository layout (vae, unet, scheduler, vocoder and,
+    unless ``text_encoder`` is false, a tiny CLAP text tower and RoBERTa tokenizer)."""
+    import diffusers
+    from transformers import (
+        ClapTextConfig,
+        ClapTextModelWithProjection,
+        SpeechT5HifiGan,
+        SpeechT5HifiGanConfig,
+    )
+
+    sizes = AUDIOLDM_S if real_size else AUDIOLDM_TINY
+    levels = len(sizes["vae"]["block_out_channels"])
+    torch.manual_seed(seed)
+    vae = diffusers.AutoencoderKL(
+        in_channels=1, out_channels=1, latent_channels=8, down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels, sample_size=512, scaling_factor=0.9227914,
+        **sizes["vae"])
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=128, in_channels=8, out_channels=8, class_embed_type="simple_projection",
+        class_embeddings_concat=True, **sizes["unet"])
+    vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(model_in_dim=64, sampling_rate=16000,
+                                                    normalize_before=False, **sizes["vocoder"]))
+    scheduler = diffusers.DDIMScheduler(
+        num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0195, beta_schedule="scaled_linear",
+        steps_offset=1, clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
+    out.mkdir(parents=True, exist_ok=True)
+    vae.save_pretrained(out / "vae")
+    unet.save_pretrained(out / "unet")
+    vocoder.save_pretrained(out / "vocoder")
+    scheduler.save_pretrained(out / "scheduler")
+    if text_encoder:
+        dim = sizes["unet"]["projection_class_embeddings_input_dim"]
+        config = ClapTextConfig(vocab_size=6, hidden_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=32, projection_dim=dim,
+                                max_position_embeddings=40)
+        ClapTextModelWithProjection(config).save_pretrained(out / "text_encoder")
+        _tiny_tokenizer(out / "tokenizer")
+    (out / "model_index.json").write_text(json.dumps({"_class_name": "AudioLDMPipeline"}),
+                                          encoding="utf-8")
+    return out
+
+
+BUILDERS = {"encodec": encodec_twin, "dac": dac_twin, "hifigan": hifigan_twin,
+            "audioldm": audioldm_twin}
+
+
+def assert_shard(out: Path, manifest: Path, backend: str, model_dir: Path) -> list:
+    """Check a shard built from ``manifest`` with a twin: rows, lengths, labels, distances and
+    the file metadata that records the backend, the model and its settings; return its clips."""
+    import numpy as np
+
+    from reconfake.manifest import read_manifest
+    from reconfake.shards import iter_shard, shard_info
+
+    sources = {r.utt_id: r for r in read_manifest(manifest)}
+    clips = list(iter_shard(out))
+    assert sorted(c.row["source_utt_id"] for c in clips) == sorted(sources)
+    for clip in clips:
+        row = clip.row
+        assert row["label"] == "spoof" and row["backend"] == backend
+        assert row["attack"] == f"rec:{backend}" and clip.sample_rate == 16000
+        assert row["num_samples"] == len(clip.audio) == sources[row["source_utt_id"]].num_samples
+        assert np.isfinite(row["logmel_distance"]) and row["logmel_distance"] > 0
+    info = shard_info(out)
+    assert info["backend"] == backend and info["model_id"] == str(model_dir)
+    assert info["revision"].startswith("sha256:") and len(info["revision"]) == 71
+    assert info["settings"]["device"] == "cpu" and info["settings"]["dtype"] == "float32"
+    assert {"transformers", "torch"} <= set(info["packages"])
+    return clips
