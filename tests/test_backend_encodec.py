@@ -12,9 +12,15 @@ from reconfake.paradigms.encodec import EncodecBackend
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from tests.conftest import voiced
-from tests.twins import assert_shard, encodec_twin
+from tests.twins import assert_shard, encodec_twin, without_onednn
 
 SR = 24000
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_kernels():
+    with without_onednn():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +30,7 @@ def twin(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def backend(twin):
-    return build_backend("encodec", {"model": str(twin)})
+    return build_backend("encodec", {"model": str(twin), "model_batch": 8})
 
 
 def clip(seconds: float, seed: int = 0) -> np.ndarray:
@@ -33,6 +39,8 @@ def clip(seconds: float, seed: int = 0) -> np.ndarray:
 
 def test_twin_loads_like_a_checkpoint(backend, twin):
     assert backend.sample_rate == SR and backend.hop == 320 and backend.device == "cpu"
+    assert backend.model_batch == 8
+    assert build_backend("encodec", {"model": str(twin)}).model_batch == 1  # CPU default
     meta = backend.metadata()
     assert meta["model_id"] == str(twin) and meta["revision"] == hf_loading.weights_digest(twin)
     assert meta["settings"]["bandwidth_kbps"] == 6.0
@@ -82,7 +90,7 @@ def test_long_clip_is_chunked_not_cropped(twin):
 def test_chunk_spans_and_overlap_add_rebuild_a_clip():
     spans = hf_loading.chunk_spans(1000, 300, 50)
     assert spans[0] == (0, 300) and spans[-1] == (700, 1000)
-    assert all(b[0] < a[1] - 49 for a, b in zip(spans, spans[1:]))  # neighbours overlap >= 50
+    assert all(b[0] < a[1] - 49 for a, b in zip(spans, spans[1:], strict=False))  # overlap >= 50
     x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
     rebuilt = hf_loading.overlap_add([x[s:e] for s, e in spans], spans, 1000, 50)
     np.testing.assert_allclose(rebuilt, x, atol=1e-6)

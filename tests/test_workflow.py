@@ -102,6 +102,21 @@ def test_slurm_profile_plans_the_same_jobs(tmp_path):
     assert k8s["executor"] == "kubernetes" and k8s["default-resources"]["mem_mb"] > 0
 
 
+def test_paper_profile_dry_run_job_counts(tmp_path):
+    result = _run(["all", "-n", "--quiet", "rules", "--cores", "8", "-d", str(tmp_path),
+                   "--configfile", str(REPO / "config.paper.yaml")], REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = _job_counts(result.stdout)
+    corpora = ["asvspoof2019_la", "codecfake_xie", "diffssd", "in_the_wild", "wavefake"]
+    backends = ["hifigan", "dac", "encodec", "semanticodec", "audioldm"]
+    expected = {f"download_{c}": 1 for c in corpora} | {f"prepare_{c}": 1 for c in corpora}
+    expected |= {f"reconstruct_{b}": 16 for b in backends}
+    # baseline + 5 backends + 4 ablations, each scored on the 5 eval sets
+    expected |= {"train_model": 10, "score": 50, "report": 1, "study_info": 1, "all": 1}
+    expected["total"] = sum(expected.values())
+    assert counts == expected
+
+
 def test_lint_is_clean():
     result = _run(["--lint"], REPO)
     assert result.returncode == 0, result.stdout + result.stderr

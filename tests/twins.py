@@ -9,7 +9,10 @@ have the real compute cost and are what ``scripts/bench_backends.py --real-size`
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -49,6 +52,16 @@ AUDIOLDM_TINY = {
 }
 
 
+def _audible(vocoder: torch.nn.Module, level: float = 0.1) -> None:
+    """Scale a random HiFi-GAN's last convolution so its output has about ``level`` RMS (random
+    weights otherwise whisper below 16-bit FLAC's resolution)."""
+    mel = torch.randn(1, 50, vocoder.config.model_in_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        rms = float(vocoder(mel).pow(2).mean().sqrt())
+        vocoder.conv_post.weight.mul_(level / max(rms, 1e-12))
+        vocoder.conv_post.bias.zero_()
+
+
 def _save(model: torch.nn.Module, out: Path) -> Path:
     model.save_pretrained(out)
     return out
@@ -81,6 +94,7 @@ def hifigan_twin(out: Path, real_size: bool = False, seed: int = 0) -> Path:
     with torch.no_grad():  # like the real checkpoint's statistics of log10 mels
         model.mean.copy_(torch.linspace(-6.0, -4.0, model.config.model_in_dim))
         model.scale.copy_(torch.linspace(1.0, 2.0, model.config.model_in_dim))
+    _audible(model)
     return _save(model, out)
 
 
@@ -119,6 +133,7 @@ def audioldm_twin(out: Path, real_size: bool = False, text_encoder: bool = True,
         class_embeddings_concat=True, **sizes["unet"])
     vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(model_in_dim=64, sampling_rate=16000,
                                                     normalize_before=False, **sizes["vocoder"]))
+    _audible(vocoder)
     scheduler = diffusers.DDIMScheduler(
         num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0195, beta_schedule="scaled_linear",
         steps_offset=1, clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
@@ -166,3 +181,13 @@ def assert_shard(out: Path, manifest: Path, backend: str, model_dir: Path) -> li
     assert info["settings"]["device"] == "cpu" and info["settings"]["dtype"] == "float32"
     assert {"transformers", "torch"} <= set(info["packages"])
     return clips
+
+
+@contextlib.contextmanager
+def without_onednn() -> Iterator[None]:
+    """Context in which torch skips oneDNN (mkldnn) convolutions: the tiny twins' odd shapes
+    run ~20x faster on ATen's own kernels, with the same results. Real-size models keep it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield

@@ -88,15 +88,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from reconfake.evaluate import evaluate_file
 
-    result = evaluate_file(args.scores)
+    result = evaluate_file(args.scores, args.asv_scores)
+    tdcf = {} if result.min_tdcf is None else {"min_tdcf": result.min_tdcf}
     if args.json:
         print(json.dumps({"eer_percent": result.eer_percent, "threshold": result.threshold,
                           "n_bonafide": result.n_bonafide, "n_spoof": result.n_spoof,
-                          "per_attack_eer_percent": result.per_attack}))
+                          "per_attack_eer_percent": result.per_attack, **tdcf}))
     else:
         print(f"{args.scores}: EER {result.eer_percent:.3f} % "
               f"({result.n_bonafide} bona fide, {result.n_spoof} spoof; "
               f"threshold {result.threshold:.4f})")
+        if tdcf:
+            print(f"  min t-DCF {result.min_tdcf:.4f} (ASVspoof 2019 cost model)")
         for attack, eer in result.per_attack.items():
             print(f"  {attack:24s} EER {eer:.3f} %")
     return 0
@@ -147,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_demo_corpus)
 
+    from reconfake.corpora.cli import add_subcommands as add_corpus_subcommands
+
+    add_corpus_subcommands(sub)  # download, register, prepare
+
     s = sub.add_parser("backends", help="list reconstruction backends and their options")
     s.set_defaults(func=cmd_backends)
 
@@ -192,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="EER of a score file")
     s.add_argument("scores")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--asv-scores", metavar="FILE",
+                   help="ASV scores ('speaker utt key score', key target|nontarget|spoof) "
+                        "to add min t-DCF (ASVspoof 2019 cost model)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("report", help="results table and plots")

@@ -22,3 +22,74 @@ if DEMO:
         shell:
             "python -m reconfake --threads {threads} demo-corpus --split {wildcards.split} --spec {params.spec:q} "
             "--out-dir {params.out_dir} > {log} 2>&1"
+
+
+# Real corpora: for every corpus enabled in the config, download_<corpus> fetches, verifies and
+# extracts its official archives (or a mirror of them, or registers a local copy) and writes
+# <data_dir>/<corpus>/.downloaded; prepare_<corpus> writes one manifest per split.
+import shlex
+
+from reconfake.corpora.registry import corpus_names, corpus_spec
+
+REAL_CORPORA = {
+    name: config["corpora"][name]
+    for name in corpus_names()
+    if config["corpora"].get(name) is not None and config["corpora"][name]["enabled"]
+}
+
+for _name, _cfg in REAL_CORPORA.items():
+    _spec = corpus_spec(_name)
+    _options = {k: _cfg[k] for k in _spec.options if k in _cfg}
+    _out = f"{DATA}/{_name}"
+    if _cfg["local_copy"]:
+        _step = ["register", _name, "--root", _cfg["local_copy"], "--out-dir", _out]
+        _disk_mb = 0
+    else:
+        _step = ["download", _name, "--out-dir", _out, "--retries", str(_cfg["retries"])]
+        _step += ["--mirror", _cfg["mirror"]] if _cfg["mirror"] else []
+        _step += ["--root", _cfg["download_dir"]] if _cfg["download_dir"] else []
+        _step += ["--keep-archives"] if _cfg["keep_archives"] else []
+        _disk_mb = _spec.disk_bytes // 1_000_000
+    _step += ["--options", json.dumps(_options, sort_keys=True)]
+
+    rule:
+        name:
+            f"download_{_name}"
+        message:
+            f"{'registering' if _cfg['local_copy'] else 'downloading'} corpus {_name}"
+        output:
+            f"{_out}/.downloaded",
+        params:
+            args=shlex.join(_step),
+        log:
+            f"logs/corpora/download_{_name}.log",
+        benchmark:
+            f"benchmarks/corpora/download_{_name}.tsv"
+        localrule: True
+        resources:
+            mem_mb=1000,
+            disk_mb=_disk_mb,
+        conda:
+            f"{ENVS}/corpora.yaml"
+        shell:
+            "python -m reconfake {params.args} > {log} 2>&1"
+
+    rule:
+        name:
+            f"prepare_{_name}"
+        input:
+            f"{_out}/.downloaded",
+        output:
+            [f"{_out}/{split}.parquet" for split in _spec.splits_for(_options)],
+        params:
+            args=shlex.join(["prepare", _name, "--out-dir", _out] + (["--strict"] if _cfg["strict"] else [])),
+        log:
+            f"logs/corpora/prepare_{_name}.log",
+        benchmark:
+            f"benchmarks/corpora/prepare_{_name}.tsv"
+        resources:
+            mem_mb=4000,
+        conda:
+            f"{ENVS}/corpora.yaml"
+        shell:
+            "python -m reconfake {params.args} > {log} 2>&1"

@@ -19,6 +19,7 @@ from reconfake.corpora.spec import (
     Archive,
     CorpusSpec,
     Entry,
+    Options,
     PrepareError,
     bonafide_or,
     find_folder,
@@ -39,7 +40,7 @@ SPEC = CorpusSpec(
     title="ASVspoof 2019 LA",
     homepage="https://datashare.ed.ac.uk/handle/10283/3336",
     licence="ODC-By 1.0",
-    size_on_disk="7.6 GB archive, about 7.7 GB extracted (archive deleted after extraction)",
+    size_on_disk="7.6 GB (7.1 GiB) archive, about 7.7 GB extracted (archive deleted after extraction)",
     disk_bytes=16_000_000_000,
     archives=(
         Archive("LA.zip", "https://datashare.ed.ac.uk/bitstream/handle/10283/3336/LA.zip"),
@@ -63,11 +64,12 @@ def locate(root: str | os.PathLike[str]) -> Path:
     return protocols.parent
 
 
-def collect(root: str | os.PathLike[str], splits: tuple[str, ...] = SPEC.splits) -> dict[str, list[Entry]]:
+def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, list[Entry]]:
     """Read the CM protocols into entries; malformed lines name file and line."""
+    SPEC.resolve_options(options)
     la = locate(root)
     out: dict[str, list[Entry]] = {}
-    for split in splits:
+    for split in SPEC.splits:
         protocol = la / "ASVspoof2019_LA_cm_protocols" / PROTOCOLS[split]
         if not protocol.is_file():
             raise PrepareError(f"{protocol}: protocol file missing; the LA.zip extraction is incomplete")
@@ -97,5 +99,4 @@ def collect(root: str | os.PathLike[str], splits: tuple[str, ...] = SPEC.splits)
 def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
             **options) -> dict[str, Path]:
     """Write ``train``, ``dev`` and ``eval`` manifests of an extracted LA.zip under ``root``."""
-    SPEC.resolve_options(options)
-    return prepare_corpus(SPEC, collect(root), root, out_dir, strict)
+    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

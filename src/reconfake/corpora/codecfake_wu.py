@@ -32,6 +32,7 @@ from reconfake.corpora.spec import (
     Archive,
     CorpusSpec,
     Entry,
+    Options,
     PrepareError,
     bonafide_or,
     label_of,
@@ -53,7 +54,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 
 def list_archives(mirror: str | None, options: Mapping[str, Any]) -> list[Archive]:
     """The Parquet shards: from the Hub API, a mirror folder, or ``num_shards`` for http mirrors."""
-    from reconfake.corpora.download import HF_TREE_API, http_json, mirror_location
+    from reconfake.corpora.download import HF_TREE_API, DownloadError, http_json, mirror_location
 
     shards = options.get("num_shards")
     if shards:
@@ -68,7 +69,12 @@ def list_archives(mirror: str | None, options: Mapping[str, Any]) -> list[Archiv
         if not names:
             raise ValueError(f"codecfake_wu: no data/train-*.parquet shards in the mirror {probe}")
         return [Archive(n, RESOLVE + n, extract="custom") for n in names]
-    listing = http_json(HF_TREE_API.format(repo=REPO, folder="data"))
+    url = HF_TREE_API.format(repo=REPO, folder="data")
+    try:
+        listing = http_json(url)
+    except (OSError, ValueError) as exc:
+        raise DownloadError(f"codecfake_wu: cannot list the Parquet shards at {url} ({exc}); offline? "
+                            "use a mirror folder, or an http mirror with the num_shards option") from exc
     archives = []
     for item in listing:
         path = item.get("path", "")
@@ -153,8 +159,9 @@ SPEC = CorpusSpec(
 )
 
 
-def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
+def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, list[Entry]]:
     """Read the ``index/*.csv`` files written when the shards were unpacked."""
+    SPEC.resolve_options(options)
     root = Path(root)
     indexes = sorted((root / "index").glob("*.csv"))
     if not indexes:
@@ -185,5 +192,4 @@ def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
 def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
             **options) -> dict[str, Path]:
     """Write the ``train`` manifest of the unpacked shards under ``root``."""
-    SPEC.resolve_options(options)
-    return prepare_corpus(SPEC, collect(root), root, out_dir, strict)
+    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

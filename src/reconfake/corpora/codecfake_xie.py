@@ -23,6 +23,7 @@ from reconfake.corpora.spec import (
     Archive,
     CorpusSpec,
     Entry,
+    Options,
     PrepareError,
     bonafide_or,
     find_folder,
@@ -102,8 +103,9 @@ def _read_labels(root: Path, name: str) -> tuple[Path, list[tuple[str, str, str,
     return path, rows
 
 
-def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
+def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, list[Entry]]:
     """Read every label file into entries."""
+    SPEC.resolve_options(options)
     root = Path(root)
     out: dict[str, list[Entry]] = {}
     for split in ("train", "dev", *CONDITIONS):
@@ -129,5 +131,4 @@ def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
 def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
             **options) -> dict[str, Path]:
     """Write the train/dev/condition/test manifests of the corpus extracted under ``root``."""
-    SPEC.resolve_options(options)
-    return prepare_corpus(SPEC, collect(root), root, out_dir, strict)
+    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

@@ -24,6 +24,7 @@ from reconfake.corpora.spec import (
     Archive,
     CorpusSpec,
     Entry,
+    Options,
     PrepareError,
     bonafide_or,
     find_file,
@@ -84,8 +85,9 @@ def _speaker(parts: tuple[str, ...]) -> str:
     return ""
 
 
-def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
+def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, list[Entry]]:
     """Read ``train_val_test_splits.csv``; bad rows name their line."""
+    SPEC.resolve_options(options)
     root = Path(root)
     table = find_file(root, CSV_NAME, depth=2)
     if table is None:
@@ -122,5 +124,4 @@ def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
 def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
             **options) -> dict[str, Path]:
     """Write the ``train``, ``val`` and ``test`` manifests of the corpus under ``root``."""
-    SPEC.resolve_options(options)
-    return prepare_corpus(SPEC, collect(root), root, out_dir, strict)
+    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

@@ -292,7 +292,7 @@ def _place_copy(path: Path, root: Path, archive: Archive, move: bool) -> None:
     target = root / archive.name
     target.parent.mkdir(parents=True, exist_ok=True)
     if move:
-        os.replace(path, target)
+        shutil.move(path, target)  # a rename on one file system, a copy across two
     else:
         ensure_free_space(root, path.stat().st_size, f"copying {archive.name}")
         tmp = target.with_name(f".{target.name}.tmp")
@@ -339,6 +339,9 @@ def download_corpus(spec: CorpusSpec, out_dir: str | os.PathLike[str], *,
             continue
         if mirror is None:
             archive = with_published_checksum(archive, timeout)
+        elif archive.published and not (archive.md5 or archive.sha256):
+            log.info("%s: its checksum is published at %s, which is only consulted for official "
+                     "downloads (not from a mirror)", archive.name, archive.published)
         path = fetch(archive, archives_dir, mirror, retries=retries, retry_wait=retry_wait,
                      timeout=timeout)
         fetched[archive.name] = path

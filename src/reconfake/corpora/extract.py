@@ -251,6 +251,10 @@ def open_zip(path: Path, volumes: Sequence[Path] = ()) -> zipfile.ZipFile:
                            "or corrupt: delete it and download again") from exc
     # Central-directory offsets are relative to each member's volume: make them global.
     endrec = zipfile._EndRecData(zf.fp)
+    if endrec[zipfile._ECD_DISK_NUMBER] != len(reader.starts) - 1:
+        zf.close()
+        raise ArchiveError(f"{path}: a split zip of {endrec[zipfile._ECD_DISK_NUMBER] + 1} volumes, but "
+                           f"{len(reader.starts)} were given; download every .zNN volume")
     concat = zf.start_dir - endrec[zipfile._ECD_OFFSET]
     infos = zf.infolist()
     for info in infos:
@@ -398,9 +402,18 @@ def _extract_zip(archive: Path, volumes: Sequence[Path], tmp: Path) -> int:
     return len(files)
 
 
+def _tar_mode(path: Path) -> str:
+    name = path.name.lower()
+    for suffixes, mode in (((".tar.gz", ".tgz"), "r:gz"), ((".tar.bz2", ".tbz2"), "r:bz2"),
+                           ((".tar.xz", ".txz"), "r:xz"), ((".tar",), "r:")):
+        if name.endswith(suffixes):
+            return mode
+    return "r:*"
+
+
 def _extract_tar(archive: Path, tmp: Path) -> int:
     try:
-        tf = tarfile.open(archive)
+        tf = tarfile.open(archive, _tar_mode(archive))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ArchiveError(f"{archive}: not a readable tar archive ({exc}); the download is truncated "
                            "or corrupt: delete it and download again") from exc

@@ -20,6 +20,7 @@ from reconfake.corpora.spec import (
     Archive,
     CorpusSpec,
     Entry,
+    Options,
     PrepareError,
     bonafide_or,
     find_file,
@@ -58,8 +59,9 @@ def locate(root: str | os.PathLike[str]) -> Path:
     return meta
 
 
-def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
+def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, list[Entry]]:
     """Read ``meta.csv``; a row with the wrong number of fields or label names its line."""
+    SPEC.resolve_options(options)
     meta = locate(root)
     folder = meta.parent
     entries = []
@@ -86,5 +88,4 @@ def collect(root: str | os.PathLike[str]) -> dict[str, list[Entry]]:
 def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
             **options) -> dict[str, Path]:
     """Write the ``eval`` manifest of an extracted release_in_the_wild.zip under ``root``."""
-    SPEC.resolve_options(options)
-    return prepare_corpus(SPEC, collect(root), root, out_dir, strict)
+    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

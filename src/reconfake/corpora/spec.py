@@ -66,6 +66,7 @@ class Archive:
 
 
 KnownCounts = Mapping[str, int]  # keys: total, bonafide, spoof
+Options = Mapping[str, Any] | None  # corpus options, e.g. {"jsut": True} for WaveFake
 
 
 @dataclass(frozen=True)
@@ -190,16 +191,23 @@ def report_extra(folder: Path, found: Iterable[Path], referenced: set[Path], wha
     return extra
 
 
+def _describe(counts: Mapping[str, int]) -> str:
+    labels = ", ".join(f"{counts[k]} {k}" for k in ("bonafide", "spoof") if k in counts)
+    total = counts.get("total", sum(counts.values()))
+    return f"{total} clips" + (f" ({labels})" if labels else "")
+
+
 def _check_counts(spec: CorpusSpec, counts: Mapping[str, Counter]) -> list[str]:
+    """One line per split whose counts differ from the corpus' published counts."""
     problems = []
     for split, expected in spec.known_counts.items():
         if split not in counts:
             continue
-        got = counts[split]
-        for key, want in expected.items():
-            have = sum(got.values()) if key == "total" else got.get(key, 0)
-            if have != want:
-                problems.append(f"{spec.name}/{split}: {have} {key} clips, the corpus has {want}")
+        got = {"total": sum(counts[split].values()), **counts[split]}
+        have = {key: got.get(key, 0) for key in expected}
+        if have != dict(expected):
+            problems.append(f"{spec.name}/{split}: found {_describe(have)}, the corpus has "
+                            f"{_describe(expected)}")
     return problems
 
 

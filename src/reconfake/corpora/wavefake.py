@@ -23,6 +23,7 @@ from reconfake.corpora.spec import (
     Archive,
     CorpusSpec,
     Entry,
+    Options,
     PrepareError,
     find_folder,
     names_list,
@@ -110,8 +111,9 @@ def _jsut_bonafide(root: Path) -> list[Entry]:
     return entries
 
 
-def collect(root: str | os.PathLike[str], jsut: bool = False) -> dict[str, list[Entry]]:
-    """LJSpeech bona fide + English generators (and JSUT with ``jsut``)."""
+def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, list[Entry]]:
+    """LJSpeech bona fide + English generators (and JSUT with the ``jsut`` option)."""
+    jsut = bool(SPEC.resolve_options(options)["jsut"])
     root = Path(root)
     folder = _generated_folder(root)
     known = set(GENERATORS_EN) | set(GENERATORS_JA)
@@ -128,5 +130,4 @@ def collect(root: str | os.PathLike[str], jsut: bool = False) -> dict[str, list[
 def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
             **options) -> dict[str, Path]:
     """Write the WaveFake manifests of the corpus extracted under ``root``."""
-    opts = SPEC.resolve_options(options)
-    return prepare_corpus(SPEC, collect(root, jsut=bool(opts["jsut"])), root, out_dir, strict)
+    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

@@ -86,7 +86,8 @@ def notch_coefficients(rng: np.random.Generator, params: RawBoostParams,
 
 
 def filter_fir(x: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """FIR-filter ``x`` keeping its length, aligned as the official ``filterFIR``."""
+    """FIR-filter ``x`` keeping its length, aligned as the official ``filterFIR`` (which
+    advances the output by one sample more than the filter delay)."""
     n = len(b) + 1
     padded = np.pad(x, (0, n))
     y = signal.oaconvolve(padded, b)[: len(padded)]

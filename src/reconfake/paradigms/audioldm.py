@@ -211,6 +211,7 @@ class AudioLdmBackend(PretrainedBackend):
                 out[i] = audio
         return out
 
+    @torch.inference_mode()
     def bare_forward(self, clip: np.ndarray) -> np.ndarray:
         return self._reconstruct_group([np.asarray(clip, dtype=np.float32)])[0]
 

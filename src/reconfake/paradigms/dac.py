@@ -66,6 +66,7 @@ class DacBackend(PretrainedBackend):
         audio = self._codec(x).numpy()
         return [fit_length(a, n) for a, n in zip(audio, lengths, strict=True)]
 
+    @torch.inference_mode()
     def bare_forward(self, clip: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.asarray(clip, dtype=np.float32))[None]
         return self._codec(x)[0].numpy()

@@ -74,6 +74,7 @@ class EncodecBackend(PretrainedBackend):
         audio = audio[:, 0].float().cpu().numpy()
         return [a[:n] for a, n in zip(audio, lengths, strict=True)]
 
+    @torch.inference_mode()
     def bare_forward(self, clip: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.asarray(clip, dtype=np.float32))[None, None]
         return self.model(self.to_model(x), bandwidth=self.bandwidth).audio_values[0, 0].float().cpu().numpy()

@@ -8,7 +8,7 @@ snapshot with ``use_safetensors=True``. Offline mode (``HF_HUB_OFFLINE=1`` /
 ``TRANSFORMERS_OFFLINE=1`` in the environment, or the backend option ``local_files_only``)
 only reads the local cache; a model that is not there is a :class:`BackendError` naming the
 id, the revision and the two fixes. Shards record the commit the snapshot resolved to (for a
-directory: the SHA-256 of its weight files).
+directory: the SHA-256 of the files it would have fetched, configs and weights).
 
 Batching. :func:`chunk_spans` and :func:`overlap_add` cut a long clip into overlapping windows
 and cross-fade the reconstructed windows back together; :func:`run_halving` runs a list of
@@ -58,7 +58,7 @@ class ModelSource:
     ``model`` is what the config named (an id or a directory), ``path`` the local directory
     the weights are read from, ``revision`` the requested revision (``None`` for a directory)
     and ``resolved`` what identifies the weights exactly: the snapshot's commit, or
-    ``sha256:<digest>`` of a directory's weight files.
+    ``sha256:<digest>`` of a directory's configs and weight files.
     """
 
     model: str
@@ -74,10 +74,11 @@ def _is_directory_name(model: str) -> bool:
             or model.count("/") > 1 or "\\" in model)
 
 
-def weights_digest(path: Path) -> str:
-    """``sha256:<hex>`` over the ``*.safetensors`` files under ``path`` (names and bytes)."""
+def weights_digest(path: Path, patterns: Sequence[str] = WEIGHT_PATTERNS) -> str:
+    """``sha256:<hex>`` over the files of ``path`` matching ``patterns`` (names and bytes)."""
     digest = hashlib.sha256()
-    for file in sorted(path.rglob("*.safetensors")):
+    files = {f for pattern in patterns for f in path.glob(pattern) if f.is_file()}
+    for file in sorted(files):
         digest.update(str(file.relative_to(path)).encode())
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 22), b""):
@@ -120,7 +121,7 @@ def resolve_model(backend: str, model: str, revision: str | None = None,
             raise BackendError(f"backend {backend}: model directory {path} does not exist; "
                                "point `model` at a directory written by save_pretrained or "
                                "`hf download ... --local-dir`, or at a Hugging Face id")
-        return ModelSource(model, path, None, weights_digest(path), local=True)
+        return ModelSource(model, path, None, weights_digest(path, allow_patterns), local=True)
 
     from huggingface_hub import snapshot_download
 

@@ -101,6 +101,7 @@ class HifiganBackend(PretrainedBackend):
         audio = self._vocode(batch).numpy()
         return [a[: len(c)] for a, c in zip(audio, clips, strict=True)]
 
+    @torch.inference_mode()
     def bare_forward(self, clip: np.ndarray) -> np.ndarray:
         return self._vocode(speecht5_log_mel(clip, self.spec)[None])[0].numpy()
 

@@ -145,6 +145,7 @@ class SemanticodecBackend(PretrainedBackend):
         with tempfile.TemporaryDirectory(prefix="semanticodec-clip-") as tmp:
             return [self._roundtrip(np.asarray(c, dtype=np.float32), Path(tmp)) for c in clips]
 
+    @torch.inference_mode()
     def bare_forward(self, clip: np.ndarray) -> np.ndarray:
         return self.forward([clip])[0]
 

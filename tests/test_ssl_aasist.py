@@ -1,0 +1,288 @@
+"""The paper's detector with a tiny random-weight wav2vec 2.0 twin: front-end loading, frozen
+gradients, aggregation, training with RACL/RawBoost/caching, resume, checkpoints, scoring."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import reconfake.train as train_module
+from reconfake.cli import main
+from reconfake.detector.aggregation import LayerAggregation
+from reconfake.detector.data import group_batches
+from reconfake.detector.inference import load_checkpoint
+from reconfake.detector.registry import architectures, build_model
+from reconfake.detector.ssl_aasist import SSLAASIST
+from reconfake.detector.ssl_frontend import (
+    FrontendUnavailable,
+    frontend_fingerprint,
+    load_wav2vec2,
+    tiny_wav2vec2,
+)
+from reconfake.reconstruct import reconstruct_shard
+from reconfake.train import resolve_device, train_detector
+
+TINY = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
+        "intermediate_size": 64, "conv_channels": 16, "pos_conv_kernel": 8, "pos_conv_groups": 2}
+ARCH = {"frontend": "tiny-random", "aggregation": "sls", "tiny": TINY}
+OPTIONS = {"epochs": 2, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
+           "threads": 1, "lr": 0.003, "racl_enh": True, "racl_reg": True}
+
+
+def _model(aggregation="sls", **kw):
+    return SSLAASIST(**{**ARCH, "aggregation": aggregation, **kw})
+
+
+# --------------------------------------------------------------------------- front-end
+
+
+def test_tiny_twin_has_xlsr_architecture_and_is_seeded():
+    state = torch.random.get_rng_state()
+    a, b, c = tiny_wav2vec2(seed=0), tiny_wav2vec2(seed=0), tiny_wav2vec2(seed=1)
+    assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
+    cfg = a.config
+    assert cfg.do_stable_layer_norm and cfg.feat_extract_norm == "layer" and cfg.conv_bias
+    assert int(np.prod(cfg.conv_stride)) == 320 and cfg.conv_kernel == (10, 3, 3, 3, 3, 2, 2)
+    assert frontend_fingerprint(a) == frontend_fingerprint(b) != frontend_fingerprint(c)
+
+
+def test_local_folder_round_trip_through_safetensors(tmp_path):
+    twin = tiny_wav2vec2(**TINY, seed=3)
+    twin.save_pretrained(tmp_path / "w2v")
+    assert (tmp_path / "w2v" / "model.safetensors").exists()
+    loaded = load_wav2vec2(str(tmp_path / "w2v"))
+    assert frontend_fingerprint(loaded) == frontend_fingerprint(twin)
+    model = SSLAASIST(frontend=str(tmp_path / "w2v"), aggregation="softmax")
+    assert model.checkpoint_metadata()["frontend"]["trained"] is True
+    x = torch.randn(2, 8000)
+    with torch.no_grad():
+        torch.testing.assert_close(model.frontend(x).last_hidden_state,
+                                   twin(x).last_hidden_state)
+
+
+def test_unavailable_frontends_fail_clearly(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FrontendUnavailable, match="no config.json"):
+        load_wav2vec2(str(tmp_path / "empty"))
+    with pytest.raises(FrontendUnavailable, match="not a front-end folder"):
+        load_wav2vec2(str(tmp_path / "missing"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FrontendUnavailable, match="huggingface-cli download.*tiny-random"):
+        load_wav2vec2("reconfake-tests/no-such-model")
+
+
+# --------------------------------------------------------------------------- model
+
+
+def test_registered_and_shapes():
+    assert "ssl_aasist" in architectures()
+    torch.manual_seed(0)
+    x = torch.randn(2, 16000)
+    for mode, n_layers in (("last", 1), ("softmax", 3), ("sls", 3)):
+        model = build_model("ssl_aasist", {**ARCH, "aggregation": mode}).eval()
+        feats = model.layer_features(x)
+        assert feats.shape == (2, n_layers, 49, 32)  # 16000 samples -> 49 frames of 20 ms
+        embedding, logits = model(x)
+        assert embedding.shape == (2, 160) and logits.shape == (2, 2)
+        torch.testing.assert_close(model.forward_features(feats)[1], logits)
+    last = _model("last").eval()  # SSL-AASIST's feature: the final (layer-normed) output
+    x = 0.3 * x + 0.1  # zero-mean, unit-variance normalisation happens inside
+    normed = (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, unbiased=False, keepdim=True)
+    with torch.no_grad():
+        expected = last.frontend(normed).last_hidden_state
+    torch.testing.assert_close(last.layer_features(x)[:, 0], expected, atol=1e-4, rtol=1e-4)
+
+
+def test_gradient_reaches_aggregation_and_backend_not_frontend():
+    torch.manual_seed(0)
+    model = _model("sls").train()
+    trainable = dict(model.named_parameters())
+    assert not any(k.startswith("frontend") for k in trainable)
+    assert not any(k.startswith("frontend") for k in model.state_dict())
+    assert all(not p.requires_grad for p in model.frontend.parameters())
+    embedding, logits = model(torch.randn(3, 8000))
+    (logits[:, 1].sum() + embedding.pow(2).mean()).backward()
+    assert model.aggregation.gate.weight.grad.abs().sum() > 0
+    assert model.backend.LL.weight.grad.abs().sum() > 0
+    assert model.backend.out_layer.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.frontend.parameters())
+    softmax = _model("softmax").train()
+    softmax(torch.randn(3, 8000))[1].sum().backward()
+    assert softmax.aggregation.layer_logits.grad.abs().sum() > 0
+
+
+def test_frontend_stays_in_eval_mode():
+    model = _model("softmax").train()
+    assert model.training and not model.frontend.training
+    x = torch.randn(2, 8000)
+    torch.testing.assert_close(model.layer_features(x), model.layer_features(x))  # no masking
+
+
+def test_layer_weights():
+    assert _model("last").layer_weights() is None
+    softmax = _model("softmax").layer_weights()
+    torch.testing.assert_close(softmax, torch.full((3,), 1 / 3))
+    sls = _model("sls").eval()
+    gates = sls.layer_weights(sls.layer_features(torch.randn(4, 8000)))
+    assert gates.shape == (3,) and bool(((gates > 0) & (gates < 1)).all())
+    with pytest.raises(ValueError, match="unknown aggregation 'mean'"):
+        LayerAggregation("mean", 3, 32)
+
+
+def test_sls_aggregation_by_hand():
+    agg = LayerAggregation("sls", 2, 2)
+    with torch.no_grad():
+        agg.gate.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        agg.gate.bias.zero_()
+    layers = torch.zeros(1, 2, 3, 2)
+    layers[0, 0, :, 0] = 2.0  # layer 1: time mean (2, 0) -> gate sigmoid(2)
+    layers[0, 1, :, 1] = 1.0  # layer 2: time mean (0, 1) -> gate sigmoid(0) = 0.5
+    out = agg(layers)
+    expected = torch.tensor([[2 * torch.sigmoid(torch.tensor(2.0)).item(), 0.5]] * 3)
+    torch.testing.assert_close(out[0], expected)
+
+
+def test_group_batches_keep_groups_together():
+    groups = ["a", "b", "a", "c", "b", "d", "a", "e"]
+    batches = group_batches(groups, 4, np.random.default_rng(0))
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    for batch in batches:
+        assert len(batch) <= 4
+    for g in "ab":
+        assert len({j for j, b in enumerate(batches) for i in b if groups[i] == g}) == 1
+    singles = group_batches(list("abcdefg"), 3, np.random.default_rng(5))
+    order = np.random.default_rng(5).permutation(7).tolist()
+    assert singles == [order[0:3], order[3:6], order[6:]]
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        resolve_device("tpu")
+
+
+# --------------------------------------------------------------------------- training
+
+
+@pytest.fixture
+def corpus(tmp_path, make_manifest):
+    train = make_manifest("train", n=8)
+    dev = make_manifest("dev", n=4)
+    shard = tmp_path / "shard.parquet"
+    reconstruct_shard(train, "opus", shard)
+    return train, dev, shard
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_train_writes_metadata_layer_weights_and_scores(tmp_path, corpus):
+    train, dev, shard = corpus
+    options = {**OPTIONS, "rawboost": "lnl+isd"}
+    model_path = train_detector(train, dev, tmp_path / "m", [str(shard)], "ssl_aasist", ARCH,
+                                options)
+    blob = torch.load(model_path, weights_only=True)
+    assert blob["frontend"]["trained"] is False and "untrained" in blob["frontend"]["note"]
+    assert blob["rawboost"]["algo"] == 5
+    assert not any(k.startswith("frontend") for k in blob["state_dict"])
+    header = (tmp_path / "m" / "train_log.csv").read_text().splitlines()[0]
+    assert header == "epoch,total,ce,enh,reg,dev_eer_percent,seconds,clips_per_s"
+    weights = json.loads((tmp_path / "m" / "layer_weights.json").read_text())
+    assert weights["aggregation"] == "sls" and weights["layers"] == [1, 2, 3]
+    assert all(0 < w < 1 for w in weights["weights"])
+    assert blob["layer_weights"]["weights"] == weights["weights"]
+    assert (tmp_path / "m" / "layer_weights.png").read_bytes()[:4] == b"\x89PNG"
+
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--checkpoint", str(model_path), "--output", str(out),
+                 "--eval-samples", "8000", str(dev)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 4 and all(np.isfinite(float(r["score"])) for r in rows)
+
+    blob["frontend"]["sha256"] = "0" * 64  # as if trained on another front-end
+    torch.save(blob, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="trained on front-end 'tiny-random'"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch):
+    train, dev, shard = corpus
+    options = {**OPTIONS, "rawboost": 5}
+    whole = train_detector(train, dev, tmp_path / "a", [str(shard)], "ssl_aasist", ARCH, options)
+
+    real_dev_eer = train_module._dev_eer
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_dev_eer(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_dev_eer", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(train, dev, tmp_path / "b", [str(shard)], "ssl_aasist", ARCH, options)
+    monkeypatch.setattr(train_module, "_dev_eer", real_dev_eer)
+    resumed = train_detector(train, dev, tmp_path / "b", [str(shard)], "ssl_aasist", ARCH,
+                             options)
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_feature_cache_is_filled_once_and_reused(tmp_path, corpus, monkeypatch):
+    train, dev, shard = corpus
+    options = {**OPTIONS, "feature_cache": str(tmp_path / "cache"), "epochs": 1}
+    first = train_detector(train, dev, tmp_path / "a", [str(shard)], "ssl_aasist", ARCH, options)
+    info = torch.load(first, weights_only=True)["feature_cache"]
+    assert info["computed"] == 8 + 8 + 4 and info["reused"] == 0
+    files = sorted((tmp_path / "cache").rglob("*.npy"))
+    assert len(files) == 20 and info["disk_bytes"] == sum(f.stat().st_size for f in files)
+    feats = np.load(files[0])
+    assert feats.dtype == np.float16 and feats.shape == (3, 24, 32)  # 8000 samples, 3 layers
+
+    # The baseline (no shard) reuses the train and dev clips without running the front-end.
+    def no_frontend(*args, **kwargs):
+        raise AssertionError("front-end ran although its outputs are cached")
+
+    monkeypatch.setattr(SSLAASIST, "layer_features", no_frontend)
+    second = train_detector(train, dev, tmp_path / "b", [], "ssl_aasist", ARCH, options)
+    assert torch.load(second, weights_only=True)["feature_cache"]["reused"] == 12
+
+
+def test_cached_features_match_the_frontend(tmp_path, corpus):
+    from reconfake.detector.data import AudioStore, fixed_crop, items_from_manifest
+    from reconfake.detector.feature_cache import FeatureCache
+
+    train, _, _ = corpus
+    model = _model("sls")
+    items = items_from_manifest(train)[:3]
+    store = AudioStore()
+
+    def compute(batch):
+        return model.layer_features(torch.stack([torch.from_numpy(fixed_crop(store.load(it),
+                                                                              8000))
+                                                 for it in batch]))
+
+    cache = FeatureCache(tmp_path / "c", model.cache_key())
+    assert cache.fill(items, 8000, compute).computed == 3
+    assert cache.fill(items, 8000, compute).computed == 0
+    torch.testing.assert_close(cache.load(items, 8000), compute(items), atol=2e-3, rtol=1e-3)
+
+
+def test_cache_refuses_augmentation_and_non_ssl_models(tmp_path, corpus):
+    train, dev, _ = corpus
+    with pytest.raises(ValueError, match="RawBoost changes the audio"):
+        train_detector(train, dev, tmp_path / "a", [], "ssl_aasist", ARCH,
+                       {**OPTIONS, "feature_cache": str(tmp_path / "c"), "rawboost": 3})
+    with pytest.raises(ValueError, match="frozen SSL front-end"):
+        train_detector(train, dev, tmp_path / "b", [], "mel_cnn", {"channels": [4]},
+                       {**OPTIONS, "feature_cache": str(tmp_path / "c")})
