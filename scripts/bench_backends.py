@@ -1,6 +1,6 @@
 """Throughput and peak memory of the pretrained reconstruction backends on this machine.
 
-For each backend, three measurements, each in a fresh process (so each has its own peak RSS,
+For each backend, four measurements, each in its own process (so each has its own peak RSS,
 which includes loading the model), after one warm-up clip:
 
 * ``workflow``: ``reconstruct_shard`` on a manifest of FLAC clips, exactly as the Snakemake
@@ -13,7 +13,8 @@ which includes loading the model), after one warm-up clip:
 * ``plain``: a plain loop calling the model alone (``bare_forward``) one clip at a time on
   clips already at the model's rate, i.e. the bare forward pass.
 
-Each is timed ``--repeats`` times and the best run kept (other jobs only slow a run down).
+The modes are timed in ``--repeats`` interleaved rounds (each round runs every mode once, so a
+busy spell on a shared machine hits them alike) and each keeps its best run.
 
 Throughput is audio seconds per wall second; ``workflow / plain`` is the share of the bare
 forward throughput that the workflow keeps. Weights: ``--twins`` (tiny random-weight twins,
@@ -29,7 +30,6 @@ Prints a Markdown table. Linux/macOS only (``resource``).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import multiprocessing
 import os
@@ -92,12 +92,14 @@ def build_weights(name: str, kind: str, root: Path) -> dict[str, Any]:
     return {"model": str(twins.BUILDERS[name](root / name, real_size=kind == "real-size"))}
 
 
-def measure(job: dict[str, Any]) -> dict[str, Any]:
-    """One measurement in this (fresh) process; see the module docstring."""
+def worker(job: dict[str, Any], conn: Any) -> None:
+    """One mode in its own process: load and warm up, then one timed run per "run" message;
+    "stop" answers with the peak RSS and facts for the table. See the module docstring."""
     import resource
 
     import torch
 
+    import reconfake.reconstruct as rec
     from reconfake.audio import load_audio, resample
     from reconfake.manifest import read_manifest
     from reconfake.paradigms.registry import build_backend
@@ -109,17 +111,13 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     backend = build_backend(job["backend"], job["options"], device=job["device"])
     if job["mode"] == "padded":
         backend.model_batch = backend.batch_size
-    rows = read_manifest(job["manifest"])
-    clips = [load_audio(r.path, sample_rate=SR)[0] for r in rows]
+    clips = [load_audio(r.path, sample_rate=SR)[0] for r in read_manifest(job["manifest"])]
     rate = backend.sample_rate
-    backend.reconstruct([resample(clips[0], SR, rate)])  # warm-up: first-call allocations
-    audio_s = sum(len(c) for c in clips) / SR
     inputs = sorted((resample(c, SR, rate) for c in clips), key=len)
-    import reconfake.reconstruct as rec
-
     rec.build_backend = lambda *args, **kwargs: backend  # time the rule's path, not the load
-    times = []
-    for _ in range(job["repeats"]):  # best of N: other jobs on the machine only slow things down
+    backend.reconstruct([inputs[0]])  # warm-up: first-call allocations
+    conn.send("ready")
+    while conn.recv() == "run":
         start = time.perf_counter()
         if job["mode"] == "workflow":
             rec.reconstruct_shard(job["manifest"], job["backend"], job["out"], job["options"],
@@ -128,22 +126,40 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
             for i in range(0, len(inputs), backend.batch_size):
                 backend.reconstruct(inputs[i:i + backend.batch_size])
         else:
-            with torch.inference_mode():
-                for x in inputs:
-                    backend.bare_forward(x)
-        times.append(time.perf_counter() - start)
-    elapsed = min(times)
+            for x in inputs:
+                backend.bare_forward(x)
+        conn.send(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mib = peak / 2**20 if sys.platform == "darwin" else peak / 1024
-    return {"seconds": elapsed, "audio_s": audio_s, "throughput": audio_s / elapsed,
-            "peak_rss_mib": peak_mib, "threads": torch.get_num_threads(),
-            "device": backend.device, "rate": rate}
+    conn.send({"audio_s": sum(len(c) for c in clips) / SR, "threads": torch.get_num_threads(),
+               "peak_rss_mib": peak / 2**20 if sys.platform == "darwin" else peak / 1024,
+               "device": backend.device, "rate": rate})
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
+def measure_backend(jobs: dict[str, dict[str, Any]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Time every mode of one backend, interleaved: each round runs each mode once, so a busy
+    spell on the machine hits all modes alike; each mode keeps its best run."""
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(measure, job).result()
+    workers = {}
+    for mode, job in jobs.items():  # started one after the other: loading competes for cores
+        parent, child = context.Pipe()
+        process = context.Process(target=worker, args=(job, child), daemon=True)
+        process.start()
+        if parent.recv() != "ready":
+            raise RuntimeError(f"{job['backend']} {mode}: worker failed to start")
+        workers[mode] = (process, parent)
+    times: dict[str, list[float]] = {mode: [] for mode in jobs}
+    for _ in range(repeats):
+        for mode, (_, conn) in workers.items():
+            conn.send("run")
+            times[mode].append(conn.recv())
+    results = {}
+    for mode, (process, conn) in workers.items():
+        conn.send("stop")
+        facts = conn.recv()
+        process.join()
+        best = min(times[mode])
+        results[mode] = {**facts, "seconds": best, "throughput": facts["audio_s"] / best}
+    return results
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]], kind: str, args: argparse.Namespace) -> str:
@@ -182,7 +198,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="mean clip length")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per measurement (best)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds (best run kept)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--options", default="{}",
                         help='JSON of extra options per backend, e.g. {"audioldm": {"steps": 5}}')
@@ -197,15 +213,15 @@ def main() -> int:
         manifest = make_manifest(root / "clips", args.clips, args.seconds)
         for name in args.backends:
             options = {**build_weights(name, kind, root / "weights"), **extra.get(name, {})}
-            results[name] = {}
-            for mode in [m for m in MODES if m in args.modes or m == "plain"]:
-                job = {"backend": name, "options": options, "mode": mode, "device": args.device,
-                       "manifest": str(manifest), "threads": args.threads, "repeats": args.repeats,
-                       "onednn": kind != "twins",
-                       "out": str(root / f"{name}.parquet")}
-                results[name][mode] = run_job(job)
-                print(f"{name} {mode}: {results[name][mode]['throughput']:.2f} audio s/s, peak "
-                      f"{results[name][mode]['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
+            jobs = {mode: {"backend": name, "options": options, "mode": mode,
+                           "device": args.device, "manifest": str(manifest),
+                           "threads": args.threads, "onednn": kind != "twins",
+                           "out": str(root / f"{name}.parquet")}
+                    for mode in MODES if mode in args.modes or mode == "plain"}
+            results[name] = measure_backend(jobs, args.repeats)
+            for mode, r in results[name].items():
+                print(f"{name} {mode}: {r['throughput']:.2f} audio s/s, peak "
+                      f"{r['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
     text = table(results, kind, args)
     print(text)
     if args.out:

@@ -28,8 +28,8 @@ def test_enh_hand_checked():
 def test_enh_grows_as_the_reconstruction_nears_its_source():
     near = EMB.clone()
     near[2] = F.normalize(E[0] + 0.5 * E[1], dim=0)  # a's reconstruction, cosine 0.894 to a
-    far = enhancement_loss(EMB, LABELS, GROUPS)  # temperature 0.1, hard weight 2
-    close = enhancement_loss(near, LABELS, GROUPS)
+    far = enhancement_loss(EMB, LABELS, GROUPS, temperature=0.1, hard_negative_weight=2.0)
+    close = enhancement_loss(near, LABELS, GROUPS, temperature=0.1, hard_negative_weight=2.0)
     assert far.item() == pytest.approx(2.5 * math.exp(-10), rel=1e-3)
     s = 10 / math.sqrt(1.25)
     expected = (math.log(1 + (2 * math.exp(s) + 1) / math.exp(10))

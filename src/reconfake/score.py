@@ -27,7 +27,7 @@ from reconfake.detector.data import (
     list_audio_files,
     stack,
 )
-from reconfake.detector.inference import bonafide_scores, load_checkpoint
+from reconfake.detector.inference import bonafide_scores, load_checkpoint, resolve_device
 from reconfake.fileio import atomic_path
 from reconfake.progress import Progress
 
@@ -66,9 +66,11 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[Item, dict[str, Any]]]:
 def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
                  output: str | os.PathLike[str], architecture: str | None = None,
                  eval_samples: int = 64600, batch_size: int = 16, sample_rate: int = 16000,
-                 corpus: str | None = None) -> ScoreResult:
-    """Score ``inputs`` and write ``output`` CSV (utt_id, score[, label, attack, corpus])."""
+                 corpus: str | None = None, device: str = "auto") -> ScoreResult:
+    """Score ``inputs`` and write ``output`` CSV (utt_id, score[, label, attack, corpus]);
+    ``device`` auto scores on CUDA when there is one."""
     model, _ = load_checkpoint(checkpoint, architecture)
+    model.to(resolve_device(device))
     entries = list(expand_inputs(inputs))
     store = AudioStore(sample_rate, cache=False)
     has_labels = any(extra for _, extra in entries)

@@ -40,7 +40,7 @@ from reconfake.detector.data import (
     stack,
 )
 from reconfake.detector.feature_cache import FeatureCache
-from reconfake.detector.inference import CHECKPOINT_FORMAT
+from reconfake.detector.inference import CHECKPOINT_FORMAT, resolve_device
 from reconfake.detector.losses import DetectorLoss
 from reconfake.detector.rawboost import RawBoost
 from reconfake.detector.registry import build_model
@@ -76,7 +76,7 @@ class TrainOptions:
     rawboost_params: dict[str, Any] = field(default_factory=dict)
     racl_enh: bool = False  # add L_enh (see detector/losses.py)
     racl_enh_weight: float = 0.1
-    racl_temperature: float = 0.1
+    racl_temperature: float = 0.5
     racl_hard_negative_weight: float = 2.0
     racl_reg: bool = False  # add L_reg
     racl_reg_weight: float = 0.1
@@ -99,18 +99,6 @@ class TrainOptions:
         d = {k: v for k, v in asdict(self).items() if k not in _EXECUTION_ONLY}
         d["feature_cache"] = bool(self.feature_cache)  # where it lives does not matter
         return d
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; asking for CUDA without it is an error."""
-    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValueError(f"device {name!r}: use auto, cpu or cuda[:N]")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but this torch sees no CUDA device "
-                         "(a CPU build of torch, or no GPU); use device: auto or cpu")
-    return torch.device(name)
 
 
 def _fingerprint(*parts: Any) -> str:

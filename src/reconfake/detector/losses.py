@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def enhancement_loss(embedding: Tensor, labels: Tensor, groups: Tensor, temperature: float = 0.1,
+def enhancement_loss(embedding: Tensor, labels: Tensor, groups: Tensor, temperature: float = 0.5,
                      hard_negative_weight: float = 2.0) -> Tensor:
     """``L_enh``: bona fide-anchored supervised contrastive loss in which each bona fide
     clip's own reconstructions (same group, spoof) are up-weighted hard negatives."""
@@ -81,7 +81,7 @@ class DetectorLoss(nn.Module):
     """
 
     def __init__(self, ce_weights: tuple[float, float] = (0.1, 0.9), enh: bool = False,
-                 enh_weight: float = 0.1, temperature: float = 0.1,
+                 enh_weight: float = 0.1, temperature: float = 0.5,
                  hard_negative_weight: float = 2.0, reg: bool = False, reg_weight: float = 0.1):
         super().__init__()
         if temperature <= 0 or hard_negative_weight <= 0:
