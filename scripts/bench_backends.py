@@ -34,6 +34,7 @@ import json
 import multiprocessing
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -139,27 +140,32 @@ def measure_backend(jobs: dict[str, dict[str, Any]], repeats: int) -> dict[str, 
     """Time every mode of one backend, interleaved: each round runs each mode once, so a busy
     spell on the machine hits all modes alike; each mode keeps its best run."""
     context = multiprocessing.get_context("spawn")
-    workers = {}
-    for mode, job in jobs.items():  # started one after the other: loading competes for cores
-        parent, child = context.Pipe()
-        process = context.Process(target=worker, args=(job, child), daemon=True)
-        process.start()
-        if parent.recv() != "ready":
-            raise RuntimeError(f"{job['backend']} {mode}: worker failed to start")
-        workers[mode] = (process, parent)
-    times: dict[str, list[float]] = {mode: [] for mode in jobs}
-    for _ in range(repeats):
-        for mode, (_, conn) in workers.items():
-            conn.send("run")
-            times[mode].append(conn.recv())
-    results = {}
-    for mode, (process, conn) in workers.items():
-        conn.send("stop")
-        facts = conn.recv()
-        process.join()
-        best = min(times[mode])
-        results[mode] = {**facts, "seconds": best, "throughput": facts["audio_s"] / best}
-    return results
+    workers: dict[str, Any] = {}
+    try:
+        for mode, job in jobs.items():  # one after the other: loading competes for cores
+            parent, child = context.Pipe()
+            process = context.Process(target=worker, args=(job, child), daemon=True)
+            process.start()
+            workers[mode] = (process, parent)
+            if parent.recv() != "ready":
+                raise RuntimeError(f"{job['backend']} {mode}: worker failed to start")
+        times: dict[str, list[float]] = {mode: [] for mode in jobs}
+        for _ in range(repeats):
+            for mode, (_, conn) in workers.items():
+                conn.send("run")
+                times[mode].append(conn.recv())
+        results = {}
+        for mode, (process, conn) in workers.items():
+            conn.send("stop")
+            facts = conn.recv()
+            process.join()
+            best = min(times[mode])
+            results[mode] = {**facts, "seconds": best, "throughput": facts["audio_s"] / best}
+        return results
+    finally:
+        for process, _ in workers.values():
+            if process.is_alive():
+                process.terminate()
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]], kind: str, args: argparse.Namespace) -> str:
@@ -179,11 +185,15 @@ def table(results: dict[str, dict[str, dict[str, Any]]], kind: str, args: argpar
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        w, b, d, p = (r.get(m, {"throughput": float("nan")}) for m in MODES)
+        def cell(mode: str, key: str = "throughput", unit: str = "", r: dict = r) -> str:
+            return f"{r[mode][key]:.{0 if unit else 2}f}{unit}" if mode in r else "-"
+
+        ratio = f"{r['workflow']['throughput'] / r['plain']['throughput']:.0%}" \
+            if "workflow" in r else "-"
         lines.append(
-            f"| {name} | {p['rate']} Hz | {w['throughput']:.2f} | {b['throughput']:.2f} | "
-            f"{d['throughput']:.2f} | {p['throughput']:.2f} | {w['throughput'] / p['throughput']:.0%} | "
-            f"{w.get('peak_rss_mib', float('nan')):.0f} MiB | {p['peak_rss_mib']:.0f} MiB |")
+            f"| {name} | {r['plain']['rate']} Hz | {cell('workflow')} | {cell('batched')} | "
+            f"{cell('padded')} | {cell('plain')} | {ratio} | "
+            f"{cell('workflow', 'peak_rss_mib', ' MiB')} | {cell('plain', 'peak_rss_mib', ' MiB')} |")
     return "\n".join(lines)
 
 
@@ -204,6 +214,7 @@ def main() -> int:
                         help='JSON of extra options per backend, e.g. {"audioldm": {"steps": 5}}')
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up workers and temp files
     kind = "twins" if args.twins else "real-size" if args.real_size else "real"
     extra = json.loads(args.options)
     args.load_before = os.getloadavg()[0]  # other jobs on the machine skew the figures

@@ -9,12 +9,12 @@ from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from reconfake.shards import shard_info
 from tests.conftest import SR, voiced
-from tests.twins import assert_shard, audioldm_twin, without_onednn
+from tests.twins import assert_shard, audioldm_twin, twin_kernels
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _fast_kernels():
-    with without_onednn():
+    with twin_kernels():
         yield
 
 

@@ -6,14 +6,14 @@ import pytest
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from tests.conftest import SR, voiced
-from tests.twins import DAC_TINY, assert_shard, dac_twin, without_onednn
+from tests.twins import DAC_TINY, assert_shard, dac_twin, twin_kernels
 
 TAIL = 2000  # DAC is not causal: batch padding may reach this far back into a clip's end
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _fast_kernels():
-    with without_onednn():
+    with twin_kernels():
         yield
 
 

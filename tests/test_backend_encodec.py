@@ -12,14 +12,14 @@ from reconfake.paradigms.encodec import EncodecBackend
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from tests.conftest import voiced
-from tests.twins import assert_shard, encodec_twin, without_onednn
+from tests.twins import assert_shard, encodec_twin, twin_kernels
 
 SR = 24000
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _fast_kernels():
-    with without_onednn():
+    with twin_kernels():
         yield
 
 
@@ -151,6 +151,30 @@ def test_crash_mid_shard_leaves_no_partial_shard(tmp_path, make_manifest, twin, 
     assert reconstruct_shard(manifest, "encodec", out, {"model": str(twin)})["rows"] == 4
 
 
+def test_hub_id_loads_from_the_cache_offline(tmp_path, twin, monkeypatch):
+    """The Hub-id path (snapshot_download, offline) on a cache laid out as the Hub writes it."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--reconfake-test--encodec-twin"
+    shutil.copytree(twin, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for revision in ("main", commit):
+        backend = build_backend("encodec", {"model": "reconfake-test/encodec-twin",
+                                            "revision": revision})
+        meta = backend.metadata()
+        assert meta["model_id"] == "reconfake-test/encodec-twin" and meta["revision"] == commit
+        assert meta["settings"]["requested_revision"] == revision
+    x = clip(0.3)
+    want = build_backend("encodec", {"model": str(twin)}).reconstruct([x])[0]
+    assert np.array_equal(backend.reconstruct([x])[0], want)
+
+
 def test_offline_unreachable_id_names_the_id_and_the_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(BackendError) as info:
@@ -169,7 +193,7 @@ def test_pickle_only_and_missing_directories_are_refused(tmp_path, twin):
     pickled.mkdir()
     (pickled / "config.json").write_text((twin / "config.json").read_text())
     torch.save(EncodecModel.from_pretrained(twin).state_dict(), pickled / "pytorch_model.bin")
-    with pytest.raises(BackendError, match=r"only pickled weights \(\*\.bin\)"):
+    with pytest.raises(BackendError, match=r"no \*\.safetensors weights \(it holds only pickled"):
         build_backend("encodec", {"model": str(pickled)})
     with pytest.raises(BackendError, match="model directory .*nowhere does not exist"):
         build_backend("encodec", {"model": str(tmp_path / "nowhere")})

@@ -10,12 +10,12 @@ from reconfake.paradigms.hifigan import SILENCE, SPEECHT5_MEL, speecht5_log_mel
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from tests.conftest import SR, voiced
-from tests.twins import assert_shard, hifigan_twin, without_onednn
+from tests.twins import assert_shard, hifigan_twin, twin_kernels
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _fast_kernels():
-    with without_onednn():
+    with twin_kernels():
         yield
 
 

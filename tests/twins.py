@@ -184,10 +184,16 @@ def assert_shard(out: Path, manifest: Path, backend: str, model_dir: Path) -> li
 
 
 @contextlib.contextmanager
-def without_onednn() -> Iterator[None]:
-    """Context in which torch skips oneDNN (mkldnn) convolutions: the tiny twins' odd shapes
-    run ~20x faster on ATen's own kernels, with the same results. Real-size models keep it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
+def twin_kernels() -> Iterator[None]:
+    """Run tiny twins on one thread without oneDNN (mkldnn): their odd little shapes run ~20x
+    faster on ATen's own kernels, with the same results, and OpenMP barriers between two threads
+    cost more than they save (10x more on a busy 2-core machine). Real-size models keep both."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+            with torch.backends.mkldnn.flags(enabled=False):
+                yield
+    finally:
+        torch.set_num_threads(threads)

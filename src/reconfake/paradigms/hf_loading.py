@@ -161,10 +161,12 @@ def load_weights(loader: Callable[..., T], source: ModelSource, backend: str,
     try:
         return loader(str(source.path), use_safetensors=True, **extra, **kwargs)
     except (OSError, ValueError) as exc:
-        has_pickle = any(where.glob("*.bin")) or any(where.glob("*.ckpt"))
-        why = ("it holds only pickled weights (*.bin); convert them to safetensors or pick a "
-               "revision that has them, e.g. the Hub's safetensors conversion PR `refs/pr/N`"
-               if has_pickle else f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        if any(where.glob("*.safetensors")):
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        else:  # pickles are never loaded (nor, from the Hub, downloaded)
+            pickled = " (it holds only pickled weights, *.bin)" if any(where.glob("*.bin")) else ""
+            why = (f"no *.safetensors weights{pickled}; pick a revision that has them, e.g. the "
+                   "Hub's safetensors conversion PR `refs/pr/N`, or convert them locally")
         raise BackendError(f"backend {backend}: cannot load {where} from {source.model!r} "
                            f"(revision {source.revision or source.resolved}): {why}") from exc
     finally:
