@@ -244,7 +244,7 @@ def train_detector(
                            enh_weight=opts.racl_enh_weight, temperature=opts.racl_temperature,
                            hard_negative_weight=opts.racl_hard_negative_weight,
                            reg=opts.racl_reg, reg_weight=opts.racl_reg_weight).to(device)
-    augment = None if opts.rawboost in (0, "none") else \
+    augment = None if opts.rawboost in (0, "none", None) else \
         RawBoost(opts.rawboost, opts.sample_rate, opts.rawboost_params)
     cache = None
     if opts.feature_cache:

@@ -48,6 +48,12 @@ def _aasist_l(**options: Any) -> nn.Module:
 @register_architecture("ssl_aasist")
 def _ssl_aasist(**options: Any) -> nn.Module:
     """The paper's detector: frozen wav2vec 2.0, layer aggregation, SSL-AASIST back-end."""
+    import inspect
+
     from reconfake.detector.ssl_aasist import SSLAASIST
 
+    allowed = sorted(inspect.signature(SSLAASIST).parameters)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown ssl_aasist option(s) {unknown}; allowed: {allowed}")
     return SSLAASIST(**options)
