@@ -9,23 +9,9 @@ from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from reconfake.shards import shard_info
 from tests.conftest import SR, voiced
-from tests.twins import assert_shard, audioldm_twin, twin_kernels
+from tests.twins import assert_shard, audioldm_twin, twin_fixtures
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_kernels():
-    with twin_kernels():
-        yield
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return audioldm_twin(tmp_path_factory.mktemp("audioldm") / "model")
-
-
-@pytest.fixture(scope="module")
-def backend(twin):
-    return build_backend("audioldm", {"model": str(twin), "steps": 4, "model_batch": 4})
+_fast_kernels, twin, backend = twin_fixtures("audioldm", steps=4, model_batch=4)
 
 
 def test_layout_rates_and_schedule(backend):

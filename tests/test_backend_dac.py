@@ -6,25 +6,11 @@ import pytest
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from tests.conftest import SR, voiced
-from tests.twins import DAC_TINY, assert_shard, dac_twin, twin_kernels
+from tests.twins import DAC_TINY, assert_shard, twin_fixtures
 
 TAIL = 2000  # DAC is not causal: batch padding may reach this far back into a clip's end
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_kernels():
-    with twin_kernels():
-        yield
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return dac_twin(tmp_path_factory.mktemp("dac") / "model")
-
-
-@pytest.fixture(scope="module")
-def backend(twin):
-    return build_backend("dac", {"model": str(twin), "model_batch": 4})
+_fast_kernels, twin, backend = twin_fixtures("dac", model_batch=4)
 
 
 def test_rate_hop_and_codebooks(backend):

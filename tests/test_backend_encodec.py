@@ -12,25 +12,11 @@ from reconfake.paradigms.encodec import EncodecBackend
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from tests.conftest import voiced
-from tests.twins import assert_shard, encodec_twin, twin_kernels
+from tests.twins import assert_shard, twin_fixtures
 
 SR = 24000
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_kernels():
-    with twin_kernels():
-        yield
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return encodec_twin(tmp_path_factory.mktemp("encodec") / "model")
-
-
-@pytest.fixture(scope="module")
-def backend(twin):
-    return build_backend("encodec", {"model": str(twin), "model_batch": 8})
+_fast_kernels, twin, backend = twin_fixtures("encodec", model_batch=8)
 
 
 def clip(seconds: float, seed: int = 0) -> np.ndarray:

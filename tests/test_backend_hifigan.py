@@ -10,23 +10,9 @@ from reconfake.paradigms.hifigan import SILENCE, SPEECHT5_MEL, speecht5_log_mel
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from tests.conftest import SR, voiced
-from tests.twins import assert_shard, hifigan_twin, twin_kernels
+from tests.twins import assert_shard, twin_fixtures
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_kernels():
-    with twin_kernels():
-        yield
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return hifigan_twin(tmp_path_factory.mktemp("hifigan") / "model")
-
-
-@pytest.fixture(scope="module")
-def backend(twin):
-    return build_backend("hifigan", {"model": str(twin), "model_batch": 4})
+_fast_kernels, twin, backend = twin_fixtures("hifigan", model_batch=4)
 
 
 def test_features_match_transformers_speecht5_feature_extractor():

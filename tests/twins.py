@@ -158,6 +158,35 @@ BUILDERS = {"encodec": encodec_twin, "dac": dac_twin, "hifigan": hifigan_twin,
             "audioldm": audioldm_twin}
 
 
+def twin_fixtures(name: str, **backend_options) -> tuple:
+    """The module-scoped fixtures of a backend's test module, to be assigned to these names there::
+
+        _fast_kernels, twin, backend = twin_fixtures("dac", model_batch=4)
+
+    ``_fast_kernels`` (autouse) runs the module under :func:`twin_kernels`, ``twin`` is the
+    ``BUILDERS[name]`` twin built once, and ``backend`` is backend ``name`` built on it with
+    ``backend_options``.
+    """
+    import pytest
+
+    from reconfake.paradigms.registry import build_backend
+
+    @pytest.fixture(autouse=True, scope="module")
+    def _fast_kernels():
+        with twin_kernels():
+            yield
+
+    @pytest.fixture(scope="module")
+    def twin(tmp_path_factory):
+        return BUILDERS[name](tmp_path_factory.mktemp(name) / "model")
+
+    @pytest.fixture(scope="module")
+    def backend(twin):
+        return build_backend(name, {"model": str(twin), **backend_options})
+
+    return _fast_kernels, twin, backend
+
+
 def assert_shard(out: Path, manifest: Path, backend: str, model_dir: Path) -> list:
     """Check a shard built from ``manifest`` with a twin: rows, lengths, labels, distances and
     the file metadata that records the backend, the model and its settings; return its clips."""

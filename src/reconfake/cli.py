@@ -14,12 +14,13 @@ log = logging.getLogger("reconfake")
 
 
 def _json(text: str) -> dict[str, Any]:
+    """An argparse ``type`` for options given as a JSON object; argparse prefixes the option name."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text!r}") from exc
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object")
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"key\": 1}}', got {text!r}")
     return value
 
 

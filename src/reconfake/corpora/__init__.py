@@ -1,1 +1,2 @@
-"""Corpora: one module per corpus, each with a prepare step writing Parquet manifests."""
+"""Corpora: one module per corpus (its spec and protocol reader); :mod:`.spec` writes the Parquet
+manifests of them all."""

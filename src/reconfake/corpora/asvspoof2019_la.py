@@ -21,10 +21,8 @@ from reconfake.corpora.spec import (
     Entry,
     Options,
     PrepareError,
-    bonafide_or,
     find_folder,
-    label_of,
-    prepare_corpus,
+    read_fields,
     report_extra,
 )
 
@@ -75,28 +73,13 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
             raise PrepareError(f"{protocol}: protocol file missing; the LA.zip extraction is incomplete")
         flac = la / f"ASVspoof2019_LA_{split}" / "flac"
         entries = []
-        with open(protocol, encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                where = f"{protocol}:{lineno}"
-                fields = line.split()
-                if len(fields) != 5:
-                    raise PrepareError(f"{where}: expected 5 space-separated fields "
-                                       f"'SPEAKER UTT - SYSTEM KEY', got {len(fields)}: {line.strip()!r}")
-                speaker, utt, _, system, key = fields
-                label = label_of(key, LABELS, where)
-                if label == "spoof" and system == "-":
-                    raise PrepareError(f"{where}: spoof trial without a system id: {line.strip()!r}")
-                entries.append(Entry(utt, label, bonafide_or(system, label), speaker,
-                                     flac / f"{utt}.flac", where))
+        for where, fields in read_fields(protocol, "SPEAKER UTT - SYSTEM KEY"):
+            speaker, utt, _, system, key = fields
+            entry = Entry.labelled(utt, key, LABELS, system, speaker, flac / f"{utt}.flac", where)
+            if entry.label == "spoof" and system == "-":
+                raise PrepareError(f"{where}: spoof trial without a system id: {' '.join(fields)!r}")
+            entries.append(entry)
         if flac.is_dir():
             report_extra(flac, flac.glob("*.flac"), {e.path for e in entries}, protocol.name)
         out[split] = entries
     return out
-
-
-def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
-            **options) -> dict[str, Path]:
-    """Write ``train``, ``dev`` and ``eval`` manifests of an extracted LA.zip under ``root``."""
-    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

@@ -7,18 +7,8 @@ wrapper over :mod:`reconfake.corpora.download` and :mod:`reconfake.corpora.regis
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
 
-
-def _options(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"jsut\": true}'")
-    return value
+from reconfake.cli import _json  # the one parser of JSON-object options
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -46,48 +36,52 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``download``, ``register`` and ``prepare`` to the ``reconfake`` parser."""
+def _corpus_command(subparsers: argparse._SubParsersAction, name: str, func, help_text: str,
+                    description: str) -> argparse.ArgumentParser:
+    """Subcommand ``name`` with its CORPUS argument (one of the registry's names), running ``func``."""
     from reconfake.corpora.registry import corpus_names
 
     names = corpus_names()
-    s = subparsers.add_parser(
-        "download", help="download, verify and extract a real corpus (resumable)",
-        description="Fetch every archive of CORPUS from its official URL or a mirror, check size and "
-                    "published checksum, extract safely, and write OUT_DIR/.downloaded.")
+    s = subparsers.add_parser(name, help=help_text, description=description)
     s.add_argument("corpus", choices=names, metavar="CORPUS", help=", ".join(names))
+    s.set_defaults(func=func)
+    return s
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``download``, ``register`` and ``prepare`` to the ``reconfake`` parser."""
+    s = _corpus_command(
+        subparsers, "download", cmd_download, "download, verify and extract a real corpus (resumable)",
+        "Fetch every archive of CORPUS from its official URL or a mirror, check size and published "
+        "checksum, extract safely, and write OUT_DIR/.downloaded.")
     s.add_argument("--out-dir", required=True, help="<data_dir>/<corpus>: marker and manifests")
     s.add_argument("--root", help="where to extract the corpus (default: --out-dir)")
     s.add_argument("--mirror", help="base URL (http, https, file) or folder holding the official "
                                     "archive names")
     s.add_argument("--archives-dir", help="where downloads go (default: ROOT/archives)")
     s.add_argument("--keep-archives", action="store_true", help="keep archives after extraction")
-    s.add_argument("--options", type=_options, default={}, help="JSON corpus options")
+    s.add_argument("--options", type=_json, default={}, help="JSON corpus options")
     s.add_argument("--retries", type=int, default=5, help="retries per archive (default 5)")
     s.add_argument("--retry-wait", type=float, default=2.0,
                    help="first retry wait in seconds, doubled each time (default 2)")
     s.add_argument("--timeout", type=float, default=60.0, help="socket timeout, seconds")
-    s.set_defaults(func=cmd_download)
 
-    s = subparsers.add_parser(
-        "register", help="use an already-extracted copy of a real corpus (no download)",
-        description="Check that ROOT holds an extracted CORPUS (its protocols parse) and write "
-                    "OUT_DIR/.downloaded pointing at it.")
-    s.add_argument("corpus", choices=names, metavar="CORPUS", help=", ".join(names))
+    s = _corpus_command(
+        subparsers, "register", cmd_register, "use an already-extracted copy of a real corpus (no download)",
+        "Check that ROOT holds an extracted CORPUS (its protocols parse) and write OUT_DIR/.downloaded "
+        "pointing at it.")
     s.add_argument("--root", required=True, help="the extracted corpus")
     s.add_argument("--out-dir", required=True, help="<data_dir>/<corpus>: marker and manifests")
-    s.add_argument("--options", type=_options, default={}, help="JSON corpus options")
-    s.set_defaults(func=cmd_register)
+    s.add_argument("--options", type=_json, default={}, help="JSON corpus options")
 
-    s = subparsers.add_parser(
-        "prepare", help="write the Parquet manifests of a downloaded or registered corpus",
-        description="Read the protocols of CORPUS, check every audio file, cross-check the known "
-                    "counts and write OUT_DIR/<split>.parquet; prints a summary.")
-    s.add_argument("corpus", choices=names, metavar="CORPUS", help=", ".join(names))
+    s = _corpus_command(
+        subparsers, "prepare", cmd_prepare,
+        "write the Parquet manifests of a downloaded or registered corpus",
+        "Read the protocols of CORPUS, check every audio file, cross-check the known counts and write "
+        "OUT_DIR/<split>.parquet; prints a summary.")
     s.add_argument("--out-dir", required=True, help="<data_dir>/<corpus>")
     s.add_argument("--root", help="the extracted corpus (default: as recorded by download/register)")
     s.add_argument("--strict", action="store_true",
                    help="a count that differs from the corpus' published counts is an error")
-    s.add_argument("--options", type=_options, default=None,
+    s.add_argument("--options", type=_json, default=None,
                    help="JSON corpus options (default: as recorded by download/register)")
-    s.set_defaults(func=cmd_prepare)

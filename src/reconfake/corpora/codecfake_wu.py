@@ -34,9 +34,7 @@ from reconfake.corpora.spec import (
     Entry,
     Options,
     PrepareError,
-    bonafide_or,
-    label_of,
-    prepare_corpus,
+    read_table,
     report_extra,
 )
 from reconfake.fileio import atomic_path
@@ -169,27 +167,11 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
                            "the Parquet shards)")
     entries = []
     for index in indexes:
-        with open(index, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            if next(reader, None) != INDEX_HEADER:
-                raise PrepareError(f"{index}:1: expected the header {','.join(INDEX_HEADER)!r}")
-            for row in reader:
-                where = f"{index}:{reader.line_num}"
-                if len(row) != 4:
-                    raise PrepareError(f"{where}: expected 4 fields {INDEX_HEADER}, got {len(row)}")
-                rel, key, speaker, codec = row
-                label = label_of(key, LABELS, where)
-                utt = "_".join(Path(rel).with_suffix("").parts[1:])
-                entries.append(Entry(utt, label, bonafide_or(codec or "unknown", label), speaker,
-                                     root / rel, where))
+        for where, (rel, key, speaker, codec) in read_table(index, INDEX_HEADER):
+            utt = "_".join(Path(rel).with_suffix("").parts[1:])
+            entries.append(Entry.labelled(utt, key, LABELS, codec or "unknown", speaker, root / rel, where))
     audio = root / "audio"
     if audio.is_dir():
         report_extra(audio, (p for p in audio.rglob("*") if p.is_file()), {e.path for e in entries},
                      "the shard index")
     return {"train": entries}
-
-
-def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
-            **options) -> dict[str, Path]:
-    """Write the ``train`` manifest of the unpacked shards under ``root``."""
-    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

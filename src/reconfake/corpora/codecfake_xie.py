@@ -25,10 +25,8 @@ from reconfake.corpora.spec import (
     Entry,
     Options,
     PrepareError,
-    bonafide_or,
     find_folder,
-    label_of,
-    prepare_corpus,
+    read_fields,
     report_extra,
 )
 
@@ -89,18 +87,7 @@ def _read_labels(root: Path, name: str) -> tuple[Path, list[tuple[str, str, str,
     path = label_dir / f"{name}.txt"
     if not path.is_file():
         raise PrepareError(f"{path}: label file missing; label.zip holds one per split and condition")
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            fields = line.split()
-            where = f"{path}:{lineno}"
-            if len(fields) != 3:
-                raise PrepareError(f"{where}: expected 3 space-separated fields 'FILE real|fake TAG', "
-                                   f"got {len(fields)}: {line.strip()!r}")
-            rows.append((*fields, where))
-    return path, rows
+    return path, [(*fields, where) for where, fields in read_fields(path, "FILE real|fake TAG")]
 
 
 def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, list[Entry]]:
@@ -116,19 +103,11 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
                                "corpus root")
         entries = []
         for name, key, tag, where in rows:
-            label = label_of(key, LABELS, where)
             stem = Path(name).stem
             attack = tag if split in ("train", "dev") else split
             utt = stem if split in ("train", "dev") else f"{split}_{stem}"
-            entries.append(Entry(utt, label, bonafide_or(attack, label), speaker_of(stem),
-                                 audio / name, where))
+            entries.append(Entry.labelled(utt, key, LABELS, attack, speaker_of(stem), audio / name, where))
         report_extra(audio, audio.glob("*.wav"), {e.path for e in entries}, label_path.name)
         out[split] = entries
     out["test"] = [e for c in CONDITIONS for e in out[c]]
     return out
-
-
-def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
-            **options) -> dict[str, Path]:
-    """Write the train/dev/condition/test manifests of the corpus extracted under ``root``."""
-    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

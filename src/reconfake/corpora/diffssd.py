@@ -15,7 +15,6 @@ Splits: ``train``, ``val``, ``test`` (the CSV's ``set``). Attack = ``method_name
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path, PurePosixPath
 
@@ -26,10 +25,8 @@ from reconfake.corpora.spec import (
     Entry,
     Options,
     PrepareError,
-    bonafide_or,
     find_file,
-    label_of,
-    prepare_corpus,
+    read_table,
     report_extra,
 )
 
@@ -93,35 +90,17 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
     if table is None:
         raise PrepareError(f"{root}: {CSV_NAME} not found; download it into the corpus root")
     out: dict[str, list[Entry]] = {s: [] for s in SPEC.splits}
-    with open(table, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != HEADER:
-            raise PrepareError(f"{table}:1: expected the header {','.join(HEADER)!r}, got {header!r}")
-        for row in reader:
-            where = f"{table}:{reader.line_num}"
-            if not row:
-                continue
-            if len(row) != len(HEADER):
-                raise PrepareError(f"{where}: expected {len(HEADER)} fields {HEADER}, got {len(row)}: "
-                                   f"{row!r}")
-            filename, method, _, _, split, target = row
-            label = label_of(target.strip(), LABELS, where)
-            if split not in SETS:
-                raise PrepareError(f"{where}: unknown set {split!r}; expected one of {sorted(SETS)}")
-            paths = candidates(root, filename)
-            path = next((p for p in paths if p.is_file()), paths[0])
-            utt = str(PurePosixPath(filename).with_suffix("")).replace("/", "_")
-            out[SETS[split]].append(Entry(utt, label, bonafide_or(method, label),
-                                          _speaker(PurePosixPath(filename).parts), path, where))
+    for where, (filename, method, _, _, split, target) in read_table(table, HEADER):
+        paths = candidates(root, filename)
+        path = next((p for p in paths if p.is_file()), paths[0])
+        utt = str(PurePosixPath(filename).with_suffix("")).replace("/", "_")
+        entry = Entry.labelled(utt, target.strip(), LABELS, method, _speaker(PurePosixPath(filename).parts),
+                               path, where)
+        if split not in SETS:
+            raise PrepareError(f"{where}: unknown set {split!r}; expected one of {sorted(SETS)}")
+        out[SETS[split]].append(entry)
     generated = root / "generated_speech"
     if generated.is_dir():
         report_extra(generated, (p for p in generated.rglob("*") if p.is_file()),
                      {e.path for es in out.values() for e in es}, CSV_NAME)
     return out
-
-
-def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
-            **options) -> dict[str, Path]:
-    """Write the ``train``, ``val`` and ``test`` manifests of the corpus under ``root``."""
-    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

@@ -12,7 +12,6 @@ generator of its spoofs, so their attack is ``unknown``.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -22,10 +21,8 @@ from reconfake.corpora.spec import (
     Entry,
     Options,
     PrepareError,
-    bonafide_or,
     find_file,
-    label_of,
-    prepare_corpus,
+    read_table,
     report_extra,
 )
 
@@ -64,28 +61,7 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
     SPEC.resolve_options(options)
     meta = locate(root)
     folder = meta.parent
-    entries = []
-    with open(meta, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != HEADER:
-            raise PrepareError(f"{meta}:1: expected the header {','.join(HEADER)!r}, got {header!r}")
-        for row in reader:
-            where = f"{meta}:{reader.line_num}"
-            if not row:
-                continue
-            if len(row) != 3:
-                raise PrepareError(f"{where}: expected 3 fields 'file,speaker,label', got {len(row)}: "
-                                   f"{row!r}")
-            name, speaker, key = row
-            label = label_of(key, LABELS, where)
-            entries.append(Entry(Path(name).stem, label, bonafide_or(UNKNOWN_ATTACK, label),
-                                 speaker, folder / name, where))
+    entries = [Entry.labelled(Path(name).stem, key, LABELS, UNKNOWN_ATTACK, speaker, folder / name, where)
+               for where, (name, speaker, key) in read_table(meta, HEADER)]
     report_extra(folder, folder.glob("*.wav"), {e.path for e in entries}, meta.name)
     return {"eval": entries}
-
-
-def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
-            **options) -> dict[str, Path]:
-    """Write the ``eval`` manifest of an extracted release_in_the_wild.zip under ``root``."""
-    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)

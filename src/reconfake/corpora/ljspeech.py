@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from reconfake.corpora.spec import Archive, Entry, PrepareError, find_folder
+from reconfake.corpora.spec import Archive, Entry, PrepareError, find_folder, read_table
 
 SPEAKER = "LJ"
 COUNT = 13_100
@@ -36,15 +36,7 @@ def bonafide_entries(root: Path, prefix: str = "") -> list[Entry]:
     """One bona fide entry per line of ``metadata.csv`` (3 ``|``-separated fields)."""
     folder = locate(root)
     meta = folder / "metadata.csv"
-    entries = []
-    with open(meta, newline="", encoding="utf-8") as handle:
-        for lineno, row in enumerate(csv.reader(handle, delimiter="|", quoting=csv.QUOTE_NONE), 1):
-            where = f"{meta}:{lineno}"
-            if not row:
-                continue
-            if len(row) != 3:
-                raise PrepareError(f"{where}: expected 3 '|'-separated fields 'ID|text|normalized "
-                                   f"text', got {len(row)}")
-            entries.append(Entry(f"{prefix}{row[0]}", "bonafide", "bonafide", SPEAKER,
-                                 folder / "wavs" / f"{row[0]}.wav", where))
-    return entries
+    rows = read_table(meta, ("ID", "text", "normalized text"), delimiter="|", header=False,
+                      quoting=csv.QUOTE_NONE)
+    return [Entry(f"{prefix}{utt}", "bonafide", "bonafide", SPEAKER, folder / "wavs" / f"{utt}.wav", where)
+            for where, (utt, _, _) in rows]

@@ -2,8 +2,8 @@
 
 ``download`` (fetch, verify, extract; :mod:`reconfake.corpora.download`), ``register`` (an
 already-extracted copy on disk: check its protocols, download nothing) and ``prepare`` (write
-the Parquet manifests). Adding a corpus is one module exposing ``SPEC``, ``collect`` and
-``prepare``, plus one line here.
+the Parquet manifests, :func:`reconfake.corpora.spec.prepare_corpus` on what ``collect`` read).
+Adding a corpus is one module exposing ``SPEC`` and ``collect``, plus one line here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from reconfake.corpora.spec import MARKER, CorpusSpec, Options, PrepareError, read_marker
+from reconfake.corpora.spec import MARKER, CorpusSpec, Options, PrepareError, prepare_corpus, read_marker
 from reconfake.fileio import write_text_atomic
 
 log = logging.getLogger("reconfake")
@@ -36,7 +36,7 @@ def corpus_names() -> list[str]:
 
 
 def corpus_module(name: str) -> ModuleType:
-    """The module of corpus ``name`` (with ``SPEC``, ``collect`` and ``prepare``)."""
+    """The module of corpus ``name`` (with ``SPEC`` and ``collect``)."""
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; available: {', '.join(CORPORA)}")
     return importlib.import_module(CORPORA[name])
@@ -89,4 +89,4 @@ def prepare_manifests(name: str, out_dir: str | os.PathLike[str], root: str | os
         root = marker["root"] if marker else out_dir
     if options is None:
         options = (marker or {}).get("options") or {}
-    return module.prepare(root, out_dir, strict=strict, **options)
+    return prepare_corpus(module.SPEC, module.collect(root, options), root, out_dir, strict)

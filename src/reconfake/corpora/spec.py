@@ -10,12 +10,13 @@ summary. Nothing is written until every split has been read without error.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,14 @@ class Entry:
     path: Path  # absolute path of the audio file
     where: str  # "<protocol file>:<line>" for error messages
 
+    @classmethod
+    def labelled(cls, utt_id: str, key: str, labels: Mapping[str, str], attack: str, speaker: str,
+                 path: Path, where: str) -> Entry:
+        """The entry of a protocol line whose label column holds ``key``: ``labels`` maps it to
+        bonafide/spoof (an unknown key names the line); ``attack`` is kept for a spoof only."""
+        label = label_of(key, labels, where)
+        return cls(utt_id, label, BONAFIDE_ATTACK if label == "bonafide" else attack, speaker, path, where)
+
 
 def label_of(value: str, mapping: Mapping[str, str], where: str) -> str:
     """Map a protocol's label to bonafide/spoof; an unknown label names the line."""
@@ -133,9 +142,48 @@ def label_of(value: str, mapping: Mapping[str, str], where: str) -> str:
                            f"{sorted(mapping)}") from None
 
 
-def bonafide_or(attack: str, label: str) -> str:
-    """The attack column: the system for a spoof, ``bonafide`` for a bona fide clip."""
-    return BONAFIDE_ATTACK if label == "bonafide" else attack
+def read_lines(path: Path) -> Iterator[tuple[str, str]]:
+    """``("<file>:<line>", text)`` of each non-blank line of a UTF-8 text protocol, stripped."""
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if text := line.strip():
+                yield f"{path}:{lineno}", text
+
+
+def read_fields(path: Path, layout: str) -> Iterator[tuple[str, list[str]]]:
+    """``("<file>:<line>", fields)`` of each non-blank line of a protocol of space-separated fields
+    laid out as ``layout`` (e.g. ``"FILE real|fake TAG"``); another number of fields names the line."""
+    count = len(layout.split())
+    for where, line in read_lines(path):
+        fields = line.split()
+        if len(fields) != count:
+            raise PrepareError(f"{where}: expected {count} space-separated fields {layout!r}, "
+                               f"got {len(fields)}: {line!r}")
+        yield where, fields
+
+
+def read_table(path: Path, columns: Sequence[str], *, delimiter: str = ",", header: bool = True,
+               quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[str, list[str]]]:
+    """``("<file>:<line>", row)`` of each non-empty row of a delimited table of ``columns``.
+
+    With ``header`` the first row must be the column names. A wrong header or number of fields is
+    an error naming the line.
+    """
+    layout = delimiter.join(columns)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        if header:
+            got = next(reader, None)
+            if got != list(columns):
+                raise PrepareError(f"{path}:1: expected the header {layout!r}, got {got!r}")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not row:
+                continue
+            if len(row) != len(columns):
+                raise PrepareError(f"{where}: expected {len(columns)} fields {layout!r}, got {len(row)}: "
+                                   f"{row!r}")
+            yield where, row
 
 
 def find_folder(root: Path, name: str, depth: int = 3) -> Path | None:

@@ -27,7 +27,7 @@ from reconfake.corpora.spec import (
     PrepareError,
     find_folder,
     names_list,
-    prepare_corpus,
+    read_lines,
 )
 
 log = logging.getLogger("reconfake")
@@ -98,16 +98,12 @@ def _jsut_bonafide(root: Path) -> list[Entry]:
     if not transcript.is_file():
         raise PrepareError(f"{transcript}: JSUT transcript missing")
     entries = []
-    with open(transcript, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{transcript}:{lineno}"
-            utt, sep, _ = line.partition(":")
-            if not sep or not utt.strip():
-                raise PrepareError(f"{where}: expected 'ID:text', got {line.strip()!r}")
-            entries.append(Entry(utt.strip(), "bonafide", "bonafide", JSUT_SPEAKER,
-                                 basic / "wav" / f"{utt.strip()}.wav", where))
+    for where, line in read_lines(transcript):
+        utt, sep, _ = line.partition(":")
+        if not sep or not utt.strip():
+            raise PrepareError(f"{where}: expected 'ID:text', got {line!r}")
+        entries.append(Entry(utt.strip(), "bonafide", "bonafide", JSUT_SPEAKER,
+                             basic / "wav" / f"{utt.strip()}.wav", where))
     return entries
 
 
@@ -125,9 +121,3 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
     if jsut:
         out["eval_jsut"] = _jsut_bonafide(root) + _spoofs(folder, GENERATORS_JA, JSUT_SPEAKER)
     return out
-
-
-def prepare(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False,
-            **options) -> dict[str, Path]:
-    """Write the WaveFake manifests of the corpus extracted under ``root``."""
-    return prepare_corpus(SPEC, collect(root, options), root, out_dir, strict)
