@@ -63,8 +63,8 @@ def test_dry_run_default_config_job_counts(tmp_path):
     counts = _job_counts(result.stdout)
     assert counts == {
         "prepare_demo": 4, "fit_mel_diffusion": 1, "reconstruct_opus": 2,
-        "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "train_model": 4,
-        "score": 8, "report": 1, "study_info": 1, "all": 1, "total": 26,
+        "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "train_model": 6,
+        "score": 12, "report": 1, "study_info": 1, "all": 1, "total": 32,
     }
 
 
@@ -72,7 +72,7 @@ def test_ablations_and_subset_targets(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["models"]["ablations"] = {
         "opus_low_lr": {"base": "opus", "training": {"lr": 1e-4}},
-        "opus_small": {"base": "opus", "detector": {"options": {"channels": [8, 16]}}},
+        "opus_softmax": {"base": "opus", "detector": {"options": {"aggregation": "softmax"}}},
     }
     (tmp_path / "abl.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     result = _run(["all", "-n", "--quiet", "rules", "--cores", "8", "--configfile", "abl.yaml"],
@@ -81,7 +81,7 @@ def test_ablations_and_subset_targets(tmp_path):
     assert counts["train_model"] == 6 and counts["score"] == 12
     assert counts["reconstruct_opus"] == 2  # ablations reuse the shards
     plan = _run(["all", "-n", "-p", "--configfile", "abl.yaml"], tmp_path).stdout
-    assert "--arch-options '{\"channels\": [8, 16]}'" in plan
+    assert '"aggregation": "softmax"' in plan
     shards_only = _run(["all_shards", "-n", "--quiet", "rules", "--cores", "8"], tmp_path)
     assert _job_counts(shards_only.stdout) == {
         "prepare_demo": 1, "fit_mel_diffusion": 1, "reconstruct_opus": 2,

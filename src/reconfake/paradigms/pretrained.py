@@ -77,8 +77,9 @@ class PretrainedBackend(Backend):
         if self.batch_size < 1 or self.model_batch < 1:
             raise BackendError(f"backend {self.name}: batch_size and model_batch must be >= 1")
         model = self.options["model"] or self.default_model
-        revision = self.options["revision"] if self.options["model"] else \
-            (self.options["revision"] or self.default_revision)
+        # the pinned revision belongs to the default id; another id or a folder has none
+        revision = self.options["revision"] or \
+            (self.default_revision if model == self.default_model else None)
         self.source: ModelSource = resolve_model(self.name, str(model), revision,
                                                  self.options["local_files_only"],
                                                  self.allow_patterns())
