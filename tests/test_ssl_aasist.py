@@ -198,6 +198,7 @@ def test_train_writes_metadata_layer_weights_and_scores(tmp_path, corpus):
     assert header == "epoch,total,ce,enh,reg,dev_eer_percent,seconds,clips_per_s"
     weights = json.loads((tmp_path / "m" / "layer_weights.json").read_text())
     assert weights["aggregation"] == "sls" and weights["layers"] == [1, 2, 3]
+    assert weights["frontend"] == "tiny-random" and weights["frontend_trained"] is False
     assert all(0 < w < 1 for w in weights["weights"])
     assert blob["layer_weights"]["weights"] == weights["weights"]
     assert (tmp_path / "m" / "layer_weights.png").read_bytes()[:4] == b"\x89PNG"

@@ -165,6 +165,7 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     assert html.returncode == 0, html.stderr[-2000:]
     text = (tmp_path / "report.html").read_text()
     assert "det_curves.png" in text and "table.csv" in text and "STAND-IN" in text
+    assert "layer_weights.png" in text  # a placeholder here: mel_cnn has no layer weights
 
     # Interrupt a fresh run mid-way, run again: the same table as the uninterrupted run.
     fresh = tmp_path / "fresh"

@@ -1,11 +1,14 @@
-"""Figures of the report: EER bars by paradigm and DET curves per eval set.
+"""Figures of the report: EER bars by paradigm, DET curves per eval set and the learned
+front-end layer weights (also drawn per model beside ``model.pt`` after training).
 
 PNG files sized to be read without zooming; a stand-in banner is drawn when given.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,11 +26,13 @@ def _pyplot():
 
 
 def _save(fig, path: Path, banner: str) -> None:
+    """Write ``fig``; the banner goes below it, wrapped to the figure's width (never cut)."""
     if banner:
-        fig.text(0.01, 0.005, banner.splitlines()[0][:160], fontsize=7, color="firebrick",
-                 va="bottom")
+        chars = max(60, int(fig.get_figwidth() * 72 / 4.0))  # 7 pt text: ~4 pt a character
+        fig.text(0.01, 0.0, textwrap.fill(" ".join(banner.split()), chars), fontsize=7,
+                 color="firebrick", va="top")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.1)
     _pyplot().close(fig)
 
 
@@ -46,7 +51,7 @@ def eer_bars(models: list[str], paradigms: list[str], columns: list[str], values
     ax.set_ylabel("EER (%), lower is better")
     ax.set_title("EER by training paradigm" + (" (STAND-IN DATA)" if banner else ""))
     ax.legend(fontsize=8)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout()
     _save(fig, path, banner)
 
 
@@ -82,5 +87,65 @@ def det_curves(scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], mode
         ax.set_title(f"DET: {eval_set}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout()
+    _save(fig, path, banner)
+
+
+_WEIGHT_MEANING = {"softmax": "softmax weight (sums to 1)", "sls": "SLS gate (dev-clip mean)"}
+
+
+def frontend_trained(record: dict[str, Any]) -> bool:
+    """Whether a ``layer_weights.json`` record comes from a pretrained front-end (records
+    without ``frontend_trained`` are judged by name: ``tiny-random`` is untrained)."""
+    return bool(record.get("frontend_trained", record.get("frontend") != "tiny-random"))
+
+
+def layer_weights_plot(records: dict[str, dict[str, Any]], path: Path, banner: str = "") -> None:
+    """Learned front-end layer weights: x = transformer layer 1..L, y = weight, one line per
+    model (bars when there is one), legend with the model names.
+
+    ``records[model]`` is a ``layer_weights.json`` record (``aggregation``, ``frontend``,
+    ``layers``, ``weights``, ``frontend_trained``). The title names the aggregation(s) and
+    front-end(s) and marks untrained front-ends. Without records the figure is a placeholder
+    saying there is no model with learned layer weights, so the file always exists.
+    """
+    plt = _pyplot()
+    if not records:
+        fig, ax = plt.subplots(figsize=(6.4, 2.6), dpi=120)
+        ax.axis("off")
+        ax.text(0.5, 0.62, "no model with learned layer weights", ha="center", va="center",
+                fontsize=14)
+        ax.text(0.5, 0.28, "only ssl_aasist with aggregation softmax or sls learns them;\n"
+                "mel_cnn and aggregation last read a single layer", ha="center", va="center",
+                fontsize=9, color="dimgrey")
+        fig.tight_layout()
+        _save(fig, path, banner)
+        return
+    aggregations = sorted({str(r["aggregation"]) for r in records.values()})
+    frontends = sorted({str(r["frontend"]) for r in records.values()})
+    untrained = sorted({str(r["frontend"]) for r in records.values() if not frontend_trained(r)})
+    n_layers = max(len(r["layers"]) for r in records.values())
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.32 * n_layers + 4.5), 4.6), dpi=120)
+    if len(records) == 1:
+        ((model, r),) = records.items()
+        ax.bar(r["layers"], r["weights"], color="steelblue", label=model)
+    else:
+        for model, r in records.items():
+            label = model if len(aggregations) == 1 else f"{model} ({r['aggregation']})"
+            ax.plot(r["layers"], r["weights"], marker="o", markersize=4, label=label)
+    ax.set_xticks(np.arange(1, n_layers + 1))
+    ax.set_xlim(0.4, n_layers + 0.6)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("front-end transformer layer (1 = first, L = last)")
+    ax.set_ylabel("\n".join(_WEIGHT_MEANING.get(a, f"{a} weight") for a in aggregations))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, title="model", title_fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Learned layer weights" + (" (STAND-IN DATA)" if banner else "")
+                 + f"\naggregation {', '.join(aggregations)}; front-end {', '.join(frontends)}",
+                 fontsize=11)
+    if untrained:
+        ax.set_title(f"UNTRAINED random-weight front-end ({', '.join(untrained)}): "
+                     "these weights are not a finding", fontsize=9, color="firebrick")
+    fig.tight_layout()
     _save(fig, path, banner)

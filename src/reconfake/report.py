@@ -1,14 +1,19 @@
 """The results of a run: EER per model (rows) and eval set (columns, plus the mean), per
-attack, as CSV and Markdown, with the bar chart and DET curves.
+attack, as CSV and Markdown, with the bar chart, the DET curves and the learned layer weights
+of every model that has them.
 
-Score files are named ``<model>/<eval_set>.csv``. Reported figures from the paper, when
-given, are added as a separate row marked *reported*, never mixed with reproduced ones.
+Score files are named ``<model>/<eval_set>.csv``, layer-weight files
+``<model>/layer_weights.json`` (written by training for ssl_aasist with softmax or SLS
+aggregation only; a missing one means the model has none). Reported figures from the paper,
+when given, are added as a separate row marked *reported*, never mixed with reproduced ones.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -16,12 +21,15 @@ import numpy as np
 
 from reconfake.evaluate import evaluate_rows, read_scores
 from reconfake.fileio import write_text_atomic
-from reconfake.plots import det_curves, eer_bars
+from reconfake.plots import det_curves, eer_bars, layer_weights_plot
+
+log = logging.getLogger("reconfake")
 
 REPORT_FILES = {
     "table_csv": "table.csv", "table_md": "table.md", "per_attack_csv": "eer_per_attack.csv",
     "per_attack_md": "eer_per_attack.md", "bar_png": "eer_by_paradigm.png",
-    "det_png": "det_curves.png",
+    "det_png": "det_curves.png", "layer_weights_png": "layer_weights.png",
+    "layer_weights_csv": "layer_weights.csv",
 }
 
 
@@ -44,8 +52,13 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
                  model_order: list[str], eval_sets: list[str],
                  paradigms: dict[str, str] | None = None, note: str = "",
                  reported: dict[str, float] | None = None,
-                 reported_label: str = "paper (reported)") -> dict[str, Path]:
-    """Write every report file into ``out_dir``; returns their paths by key."""
+                 reported_label: str = "paper (reported)",
+                 layer_weights: list[str] | None = None) -> dict[str, Path]:
+    """Write every report file into ``out_dir``; returns their paths by key.
+
+    ``layer_weights``: candidate ``<model>/layer_weights.json`` files (missing ones are
+    skipped); the layer-weight figure and CSV are written even when none exists.
+    """
     out_dir = Path(out_dir)
     paradigms = paradigms or {}
     by_key = {(Path(f).parent.name, Path(f).stem): f for f in score_files}
@@ -86,4 +99,44 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     eer_bars(model_order, [str(r[1]) for r in table], eval_sets + ["mean"], values,
              paths["bar_png"], note)
     det_curves(arrays, model_order, eval_sets, paths["det_png"], note)
+    write_layer_weights(layer_weights or [], paths["layer_weights_png"],
+                        paths["layer_weights_csv"], model_order, note)
     return paths
+
+
+def read_layer_weights(files: list[str], model_order: list[str] | None = None,
+                       ) -> dict[str, dict[str, object]]:
+    """The ``layer_weights.json`` records that exist, by model (the file's folder name), in
+    ``model_order`` (others after it, by name). A missing file is a model without learned
+    layer weights; a malformed one is an error naming it."""
+    records: dict[str, dict[str, object]] = {}
+    for f in files:
+        path = Path(f)
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        layers, weights = record.get("layers"), record.get("weights")
+        if not isinstance(layers, list) or not isinstance(weights, list) or not weights \
+                or len(layers) != len(weights):
+            raise ValueError(f"{path}: expected 'layers' and 'weights' lists of equal length")
+        model = path.parent.name
+        if model in records:
+            raise ValueError(f"{path}: two layer-weight files for model {model!r}")
+        records[model] = record
+    order = {m: i for i, m in enumerate(model_order or [])}
+    return dict(sorted(records.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def write_layer_weights(files: list[str], png: str | os.PathLike[str],
+                        csv_path: str | os.PathLike[str], model_order: list[str] | None = None,
+                        banner: str = "") -> dict[str, dict[str, object]]:
+    """One figure with the layer weights of every model that has them, and a long CSV
+    (model, layer, weight); a placeholder figure and a header-only CSV when none has."""
+    records = read_layer_weights(files, model_order)
+    log.info("layer weights: %s", ", ".join(records) if records else
+             "no model with learned layer weights")
+    rows = [[m, layer, w] for m, r in records.items()
+            for layer, w in zip(r["layers"], r["weights"], strict=True)]
+    write_text_atomic(csv_path, _csv_text(["model", "layer", "weight"], rows))
+    layer_weights_plot(records, Path(png), banner)
+    return records

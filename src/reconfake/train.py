@@ -46,6 +46,7 @@ from reconfake.detector.rawboost import RawBoost
 from reconfake.detector.registry import build_model
 from reconfake.fileio import atomic_path, write_text_atomic
 from reconfake.metrics import compute_eer
+from reconfake.plots import layer_weights_plot
 from reconfake.progress import Progress
 
 log = logging.getLogger("reconfake")
@@ -190,23 +191,6 @@ def _layer_weights(model: nn.Module, dev_items: list[Item],
             w = model.layer_weights(feats).numpy() * len(feats)
             total, count = (w if total is None else total + w), count + len(feats)
     return total / count
-
-
-def _plot_layer_weights(weights: np.ndarray, path: Path, title: str, note: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(max(4.0, 0.35 * len(weights) + 2), 3.2), dpi=120)
-    ax = fig.subplots()
-    ax.bar(np.arange(1, len(weights) + 1), weights, color="steelblue")
-    ax.set_xlabel("front-end layer")
-    ax.set_ylabel("weight")
-    ax.set_xticks(np.arange(1, len(weights) + 1))
-    ax.set_title(title, fontsize=9)
-    if note:
-        fig.text(0.01, 0.01, note, fontsize=7, color="firebrick")
-    fig.tight_layout(rect=(0, 0.05 if note else 0, 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
 
 
 def train_detector(
@@ -370,17 +354,15 @@ def _save_layer_weights(model: nn.Module, weights: np.ndarray, out_dir: Path) ->
     """Write ``layer_weights.json`` and ``layer_weights.png``; return what was written."""
     mode = model.aggregation.mode
     frontend = getattr(model, "frontend_source", "")
-    record = {"aggregation": mode, "frontend": frontend,
+    trained = (getattr(model, "checkpoint_metadata", dict)().get("frontend") or {}).get(
+        "trained", True)
+    record = {"aggregation": mode, "frontend": frontend, "frontend_trained": bool(trained),
               "layers": list(range(1, len(weights) + 1)),
               "weights": [round(float(w), 6) for w in weights],
               "meaning": "softmax weight per layer" if mode == "softmax"
               else "SLS sigmoid gate per layer, mean over the dev clips"}
     write_text_atomic(out_dir / "layer_weights.json", json.dumps(record, indent=2) + "\n")
-    trained = (getattr(model, "checkpoint_metadata", dict)().get("frontend") or {}).get(
-        "trained", True)
-    _plot_layer_weights(weights, out_dir / "layer_weights.png",
-                        f"{mode} layer weights, front-end {frontend}",
-                        "" if trained else "untrained (random-weight) front-end: not a finding")
+    layer_weights_plot({out_dir.name: record}, out_dir / "layer_weights.png")
     log.info("layer weights (%s): %s -> %s", mode, record["weights"],
              out_dir / "layer_weights.png")
     return record

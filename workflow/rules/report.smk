@@ -1,5 +1,6 @@
-"""Report: results table (CSV, Markdown), per-attack EERs, bar chart and DET curves, plus the
-config and package versions; `snakemake --report report.html` bundles them with captions."""
+"""Report: results table (CSV, Markdown), per-attack EERs, bar chart, DET curves and the learned
+layer weights, plus the config and package versions; `snakemake --report report.html` bundles
+them with captions."""
 
 REPORT_DIR = f"{RESULTS}/report"
 REPORT_OUTPUTS = [
@@ -11,18 +12,25 @@ REPORT_OUTPUTS = [
         "eer_per_attack.md",
         "eer_by_paradigm.png",
         "det_curves.png",
+        "layer_weights.png",
+        "layer_weights.csv",
         "study.yaml",
     )
 ]
 
 
+# Training writes <model dir>/layer_weights.json only for models that learn layer weights
+# (ssl_aasist with softmax or sls aggregation), so the report depends on every model.pt (the
+# json is written before it) and reads the json files that exist; its layer-weight figure is a
+# placeholder when none does, so the rule's outputs are the same for every detector.
 rule report:
     input:
-        expand(
+        scores=expand(
             f"{RESULTS}/scores/{{model}}/{{evalset}}.csv",
             model=MODELS,
             evalset=list(EVAL_SETS),
         ),
+        models=expand(f"{RESULTS}/models/{{model}}/model.pt", model=MODELS),
     output:
         table=report(f"{REPORT_DIR}/table.csv", caption="../report/table.rst", category="Results"),
         table_md=f"{REPORT_DIR}/table.md",
@@ -36,6 +44,16 @@ rule report:
             f"{REPORT_DIR}/eer_by_paradigm.png", caption="../report/bars.rst", category="Plots"
         ),
         det=report(f"{REPORT_DIR}/det_curves.png", caption="../report/det.rst", category="Plots"),
+        layer_weights=report(
+            f"{REPORT_DIR}/layer_weights.png",
+            caption="../report/layer_weights.rst",
+            category="Plots",
+        ),
+        layer_weights_csv=report(
+            f"{REPORT_DIR}/layer_weights.csv",
+            caption="../report/layer_weights.rst",
+            category="Results",
+        ),
     params:
         models=" ".join(MODELS),
         eval_sets=" ".join(EVAL_SETS),
@@ -43,16 +61,20 @@ rule report:
         note=config["study"]["note"] if config["study"]["stand_in"] else "",
         reported=as_json(config["report"]["reported"]),
         reported_label=config["report"]["reported_label"],
+        layer_weights=lambda wc, input: " ".join(
+            os.path.join(os.path.dirname(path), "layer_weights.json") for path in input.models
+        ),
         out_dir=lambda wc, output: os.path.dirname(output.table),
     log:
         "logs/report.log",
     conda:
         f"{ENVS}/report.yaml"
     shell:
-        "python -m reconfake report --scores {input} --models {params.models} "
+        "python -m reconfake report --scores {input.scores} --models {params.models} "
         "--eval-sets {params.eval_sets} --paradigms {params.paradigms:q} "
         "--note {params.note:q} --reported {params.reported:q} "
-        "--reported-label {params.reported_label:q} --out-dir {params.out_dir} > {log} 2>&1"
+        "--reported-label {params.reported_label:q} "
+        "--layer-weights {params.layer_weights} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule study_info:
