@@ -85,6 +85,7 @@ def test_chunk_spans_and_overlap_add_rebuild_a_clip():
 
 
 def test_out_of_memory_halves_the_batch(backend, monkeypatch, caplog):
+    monkeypatch.setattr(backend, "model_batch", 4)  # restored after the test: the fixture is shared
     clips = [clip(0.3 + 0.05 * i, i) for i in range(4)]
     singles = [backend.reconstruct([c])[0] for c in clips]
     sizes = []
@@ -103,6 +104,10 @@ def test_out_of_memory_halves_the_batch(backend, monkeypatch, caplog):
     assert "out of memory with a batch of 4; retrying with 2" in caplog.text
     for got, want in zip(outs, singles, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
+    assert backend.model_batch == 1  # the size that worked is kept: no new OOM on the next call
+    sizes.clear()
+    backend.reconstruct(clips[:2])
+    assert sizes == [1, 1]
     monkeypatch.setattr(EncodecBackend, "forward", lambda self, batch: (_ for _ in ()).throw(
         torch.OutOfMemoryError("out of memory")))
     with pytest.raises(BackendError, match="out of memory on a single item"):

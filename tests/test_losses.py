@@ -88,3 +88,26 @@ def test_detector_loss_terms_weights_and_switches():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="temperature"):
         DetectorLoss(enh=True, temperature=0.0)
+
+
+def test_terms_stay_float32_under_float16_autocast():
+    """AMP on CUDA runs matmuls in float16; the similarity mask (-1e9) must not overflow."""
+    torch.manual_seed(0)
+    proj = torch.nn.Linear(16, 16)
+    x = torch.randn(6, 16)
+    labels = torch.tensor([1, 0, 0, 1, 0, 0])
+    groups = torch.tensor([0, 0, 0, 1, 1, 1])
+    loss = DetectorLoss((0.1, 0.9), enh=True, reg=True)
+    plain = loss(proj(x), torch.randn(6, 2, generator=torch.Generator().manual_seed(1)),
+                 labels, groups)
+    with torch.autocast("cpu", dtype=torch.float16):
+        embedding = proj(x)
+        assert embedding.dtype == torch.float16  # autocast is really on
+        mixed = loss(embedding, torch.randn(6, 2, generator=torch.Generator().manual_seed(1)),
+                     labels, groups)
+    for name in ("ce", "enh", "reg", "total"):
+        assert mixed[name].dtype == torch.float32
+        assert math.isfinite(mixed[name].item())
+        assert mixed[name].item() == pytest.approx(plain[name].item(), rel=2e-2, abs=2e-3)
+    mixed["total"].backward()
+    assert torch.isfinite(proj.weight.grad).all()

@@ -76,7 +76,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from reconfake.score import score_inputs
 
     result = score_inputs(args.checkpoint, args.inputs, args.output, args.architecture,
-                          args.eval_samples, args.batch_size, corpus=args.corpus)
+                          args.eval_samples, args.batch_size, corpus=args.corpus,
+                          device=args.device)
     log.info("scored %d clips -> %s", result.rows, args.output)
     if result.failures:
         print(f"{len(result.failures)} clip(s) could not be scored:", file=sys.stderr)
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eval-samples", type=int, default=64600)
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--corpus", help="value of a corpus column to add")
+    s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     s.add_argument("inputs", nargs="+", help="audio files, folders, manifests or shards")
     s.set_defaults(func=cmd_score)
 

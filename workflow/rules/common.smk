@@ -31,6 +31,13 @@ NUM_SHARDS = REC["num_shards"]
 BACKENDS = REC["backends"]
 EVAL_SETS = config["eval_sets"]
 
+
+def gpus(device):
+    """The `gpu` resource of a job on `device`: 1 for cuda or cuda:N. `auto` requests none
+    (it uses a GPU only where the job lands on one); set `cuda` to have clusters provide one."""
+    return 1 if str(device).startswith("cuda") else 0
+
+
 for _name, _entry in BACKENDS.items():
     _cls = backend_class(_entry["backend"])  # unknown backend names stop the run here
     if _cls.trainable and "fit" not in _entry:

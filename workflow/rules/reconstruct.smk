@@ -59,7 +59,7 @@ for _name, _entry in BACKENDS.items():
         threads: 1
         resources:
             mem_mb=_entry["mem_mb"],
-            gpu=1 if REC["device"].startswith("cuda") else 0,
+            gpu=gpus(REC["device"]),
         conda:
             f"{ENVS}/reconstruct.yaml"
         shell:

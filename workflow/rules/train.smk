@@ -23,7 +23,7 @@ rule train_model:
     threads: config["training"]["threads"]
     resources:
         mem_mb=config["training"]["mem_mb"],
-        gpu=1 if config["training"]["device"] == "cuda" else 0,
+        gpu=gpus(config["training"]["device"]),
     conda:
         f"{ENVS}/train.yaml"
     shell:

@@ -95,13 +95,16 @@ class DetectorLoss(nn.Module):
                 groups: Tensor) -> dict[str, Tensor]:
         """Loss terms (unweighted) and ``total`` (weighted sum). ``groups`` ties clips to
         their source clip."""
-        ce = F.cross_entropy(logits.float(), labels, weight=self.ce_weights)
-        terms = {"total": ce, "ce": ce}
-        if self.enh:
-            terms["enh"] = enhancement_loss(embedding, labels, groups, self.temperature,
-                                            self.hard_negative_weight)
-            terms["total"] = terms["total"] + self.enh_weight * terms["enh"]
-        if self.reg:
-            terms["reg"] = compactness_loss(embedding, labels)
-            terms["total"] = terms["total"] + self.reg_weight * terms["reg"]
+        # float32 even under AMP: the similarity logits and their -1e9 mask overflow float16
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            embedding, logits = embedding.float(), logits.float()
+            ce = F.cross_entropy(logits, labels, weight=self.ce_weights)
+            terms = {"total": ce, "ce": ce}
+            if self.enh:
+                terms["enh"] = enhancement_loss(embedding, labels, groups, self.temperature,
+                                                self.hard_negative_weight)
+                terms["total"] = terms["total"] + self.enh_weight * terms["enh"]
+            if self.reg:
+                terms["reg"] = compactness_loss(embedding, labels)
+                terms["total"] = terms["total"] + self.reg_weight * terms["reg"]
         return terms

@@ -201,11 +201,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def run_halving(fn: Callable[[list[T]], list[R]], items: Sequence[T], batch_size: int,
-                backend: str) -> list[R]:
+                backend: str) -> tuple[list[R], int]:
     """``fn`` over ``items`` in consecutive batches of at most ``batch_size``, in order.
 
     After an out-of-memory error the failed batch is retried at half the size (down to one
     item, which then re-raises as :class:`BackendError`); the smaller size is kept for the rest.
+    Returns the results and the batch size that worked, for the caller to keep using.
     """
     size = max(1, int(batch_size))
     out: list[R] = []
@@ -217,18 +218,21 @@ def run_halving(fn: Callable[[list[T]], list[R]], items: Sequence[T], batch_size
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
             if len(batch) == 1:
                 raise BackendError(f"backend {backend}: out of memory on a single item; lower "
                                    "chunk_seconds or use a larger GPU") from exc
             size = len(batch) // 2
             log.warning("backend %s: out of memory with a batch of %d; retrying with %d",
                         backend, len(batch), size)
-            continue
-        out.extend(results)
-        start += len(batch)
-    return out
+            oom = True
+        else:
+            oom = False
+            out.extend(results)
+            start += len(batch)
+        if oom and torch.cuda.is_available():
+            # outside the except block: the exception no longer pins the failed batch's tensors
+            torch.cuda.empty_cache()
+    return out, size
 
 
 def chunk_spans(length: int, chunk: int | None, overlap: int) -> list[tuple[int, int]]:

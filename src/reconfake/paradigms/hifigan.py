@@ -19,8 +19,10 @@ The vocoder standardises that log-mel itself with its ``mean``/``scale`` buffers
 sets ``normalize_before`` (true for the SpeechT5 checkpoint), so the features go in
 unstandardised; the buffers come from the checkpoint and are checked by the tests. Mels of a
 batch are padded with the silence value ``log10(1e-10) = -10``; the output is trimmed to the
-clip's length (``frames * 256 >= samples``). BigVGAN is not offered: its checkpoints are
-22/24/44 kHz only.
+clip's length (``frames * 256 >= samples``). Every clip, alone or in a batch, gets at least
+:func:`receptive_frames` silence frames after its end, so a clip's reconstruction does not
+depend on what it is batched with (a GPU run and a CPU run give the same shards). BigVGAN is
+not offered: its checkpoints are 22/24/44 kHz only.
 """
 
 from __future__ import annotations
@@ -57,6 +59,23 @@ def speecht5_log_mel(clip: np.ndarray | torch.Tensor, spec: MelSpec = SPEECHT5_M
     return (spec.log_mel(x) / math.log(10.0)).transpose(-1, -2)
 
 
+def receptive_frames(config: Any) -> int:
+    """Input frames on either side that one output sample of a HiFi-GAN generator depends on
+    (rounded up, plus one): conv_pre, then per stage the transposed convolution and the widest
+    residual block (each dilated conv followed by an undilated one), then conv_post."""
+    frames = (7 - 1) / 2  # conv_pre (kernel 7 in transformers' SpeechT5HifiGan)
+    rate = 1
+    for up, kernel in zip(config.upsample_rates, config.upsample_kernel_sizes, strict=True):
+        frames += math.ceil(kernel / up) / 2 / rate
+        rate *= up
+        widest = max(sum((k - 1) / 2 * (d + 1) for d in dilations)
+                     for k, dilations in zip(config.resblock_kernel_sizes,
+                                             config.resblock_dilation_sizes, strict=True))
+        frames += widest / rate
+    frames += (7 - 1) / 2 / rate  # conv_post
+    return math.ceil(frames) + 1
+
+
 @register
 class HifiganBackend(PretrainedBackend):
     """Mel analysis (SpeechT5 settings) then HiFi-GAN synthesis.
@@ -88,13 +107,14 @@ class HifiganBackend(PretrainedBackend):
                 f"features ({spec.n_mels} mels, hop {spec.hop_length}, {spec.sample_rate} Hz); "
                 "a vocoder trained on other features needs its own analysis")
         self.spec = spec
+        self.context = receptive_frames(config)
 
     def _vocode(self, mels: torch.Tensor) -> torch.Tensor:
         return self.model(self.to_model(mels)).float().cpu()
 
     def forward(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         mels = [speecht5_log_mel(c, self.spec) for c in clips]
-        frames = max(m.shape[0] for m in mels)
+        frames = max(m.shape[0] for m in mels) + self.context
         batch = torch.full((len(mels), frames, self.spec.n_mels), SILENCE)
         for row, mel in zip(batch, mels, strict=True):
             row[: mel.shape[0]] = mel

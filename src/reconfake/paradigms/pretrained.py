@@ -139,8 +139,8 @@ class PretrainedBackend(Backend):
             pieces.extend(clip[s:e] for s, e in spans)
         order = sorted(range(len(pieces)), key=lambda k: len(pieces[k]))
         with torch.inference_mode():
-            done = run_halving(self._forward_checked, [pieces[k] for k in order],
-                               self.model_batch, self.name)
+            done, self.model_batch = run_halving(self._forward_checked, [pieces[k] for k in order],
+                                                 self.model_batch, self.name)
         rebuilt: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(pieces)
         for k, out in zip(order, done, strict=True):
             rebuilt[k] = out
