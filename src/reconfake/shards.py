@@ -37,7 +37,7 @@ EXTRA_FIELDS = [
 ]
 DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024
 VERSIONED_PACKAGES = ("reconfake", "torch", "numpy", "soundfile", "pyarrow", "transformers",
-                      "diffusers", "av", "pyworld")
+                      "diffusers", "huggingface-hub", "safetensors", "semanticodec", "av", "pyworld")
 
 
 def _hf_features(sample_rate: int) -> dict[str, Any]:

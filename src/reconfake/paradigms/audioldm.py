@@ -41,9 +41,8 @@ import torch
 
 from reconfake.features import MelSpec
 from reconfake.paradigms.hf_loading import load_weights
-from reconfake.paradigms.mel_diffusion import _clip_seed
 from reconfake.paradigms.pretrained import COMMON_DEFAULTS, PretrainedBackend
-from reconfake.paradigms.registry import BackendError, register
+from reconfake.paradigms.registry import BackendError, clip_seed, register
 
 MODEL_ID = "cvssp/audioldm-s-full-v2"
 # merge of the safetensors conversion (#1); later commits touch only the README
@@ -190,7 +189,7 @@ class AudioLdmBackend(PretrainedBackend):
         if self.timesteps:
             noise = torch.stack([
                 torch.randn(latents.shape[1:], generator=torch.Generator().manual_seed(
-                    _clip_seed(self.seed, c))) for c in clips]).to(latents)
+                    clip_seed(self.seed, c))) for c in clips]).to(latents)
             latents = self.scheduler.add_noise(latents, noise, torch.tensor([self.timesteps[0]]))
             cond = None if self.condition is None else self.condition.expand(len(clips), -1)
             for t in self.timesteps:

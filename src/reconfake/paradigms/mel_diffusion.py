@@ -28,7 +28,6 @@ import logging
 import math
 import time
 import warnings
-import zlib
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -40,7 +39,7 @@ import torch
 from reconfake.features import MelSpec
 from reconfake.fileio import atomic_path
 from reconfake.paradigms.griffinlim import analysable, mel_to_audio, set_threads
-from reconfake.paradigms.registry import Backend, BackendError, register
+from reconfake.paradigms.registry import Backend, BackendError, clip_seed, register
 from reconfake.progress import Progress
 
 log = logging.getLogger("reconfake")
@@ -121,12 +120,6 @@ def _blend_window(patch: int, overlap: int) -> torch.Tensor:
         return torch.ones(patch)
     ramp = torch.minimum(idx / overlap, (patch - idx) / overlap)
     return torch.clamp(ramp, max=1.0)
-
-
-def _clip_seed(seed: int, clip: np.ndarray) -> int:
-    """Seed of a clip's noise: the ``seed`` option mixed with a checksum of its samples."""
-    return (zlib.crc32(np.ascontiguousarray(clip, dtype=np.float32).tobytes()) ^ int(seed)) \
-        & 0x7FFFFFFF
 
 
 class _Normaliser:
@@ -429,7 +422,7 @@ class MelDiffusionBackend(Backend):
                 frames.append(x0.shape[-1])
                 if x0.shape[-1] < self.patch:
                     x0 = torch.cat([x0, silence.expand(-1, self.patch - x0.shape[-1])], dim=-1)
-                seed = _clip_seed(self.seed, clip)
+                seed = clip_seed(self.seed, clip)
                 noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
                 x0s.append(x0)
                 noises.append(noise.to(self.device))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,13 @@ PARADIGMS = ("codec", "vocoder", "diffusion")
 
 _REGISTRY: dict[str, type[Backend]] = {}
 _discovered = False
+
+
+def clip_seed(seed: int, clip: np.ndarray) -> int:
+    """Seed of a clip's noise in the diffusion backends: the ``seed`` option mixed with a
+    checksum of the clip's samples, so a clip gets the same noise in any batch or shard."""
+    return (zlib.crc32(np.ascontiguousarray(clip, dtype=np.float32).tobytes()) ^ int(seed)) \
+        & 0x7FFFFFFF
 
 
 class BackendError(RuntimeError):

@@ -35,9 +35,8 @@ import torch
 
 from reconfake.audio import write_audio
 from reconfake.paradigms.hf_loading import fit_length
-from reconfake.paradigms.mel_diffusion import _clip_seed
 from reconfake.paradigms.pretrained import COMMON_DEFAULTS, PretrainedBackend
-from reconfake.paradigms.registry import BackendError, register
+from reconfake.paradigms.registry import BackendError, clip_seed, register
 
 MODEL_ID = "haoheliu/SemantiCodec"
 MODEL_REVISION = None  # the repository has two commits; shards record the resolved one
@@ -134,7 +133,7 @@ class SemanticodecBackend(PretrainedBackend):
     def _roundtrip(self, clip: np.ndarray, folder: Path) -> np.ndarray:
         wav = folder / "clip.wav"
         write_audio(wav, clip, self.sample_rate, subtype="FLOAT")
-        torch.manual_seed(_clip_seed(self.seed, clip))
+        torch.manual_seed(clip_seed(self.seed, clip))
         tokens = self.codec.encode(str(wav))
         audio = self.codec.decode(tokens)
         audio = audio.detach().float().cpu().numpy() if isinstance(audio, torch.Tensor) \
