@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from reconfake.audio import write_audio
 from reconfake.manifest import ClipRow, write_manifest
+from reconfake.reconstruct import reconstruct_shard
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -65,3 +67,26 @@ def make_manifest(tmp_path: Path):
         return path
 
     return make
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, make_manifest) -> tuple[Path, Path, Path]:
+    """A tiny training set: train and dev manifests and one opus shard of the train clips."""
+    train = make_manifest("train", n=8)
+    dev = make_manifest("dev", n=4)
+    shard = tmp_path / "shard.parquet"
+    reconstruct_shard(train, "opus", shard)
+    return train, dev, shard
+
+
+def checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict saved in a reconfake checkpoint."""
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.fixture
+def loopback(tmp_path: Path):
+    """A loopback HTTP server over ``tmp_path/www`` (the corpus mirror), stopped afterwards."""
+    from tests.corpora_fixtures import serve
+
+    yield from serve(tmp_path / "www")

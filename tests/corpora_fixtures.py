@@ -380,6 +380,9 @@ class LoopbackServer(ThreadingHTTPServer):
         self._thread.join(timeout=5)
 
 
+FAST = ["--retry-wait", "0.01", "--timeout", "5"]  # CLI options: no long waits in tests
+
+
 def serve(root: Path) -> Iterator[LoopbackServer]:
     """Body of a ``loopback`` fixture: a server over ``root`` (the mirror), stopped afterwards."""
     server = LoopbackServer(root).start()

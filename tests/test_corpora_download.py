@@ -14,14 +14,7 @@ from reconfake.corpora import download as dl
 from reconfake.corpora.download import DownloadError, download_corpus, fetch, with_published_checksum
 from reconfake.corpora.extract import ArchiveError, DiskSpaceError
 from reconfake.corpora.spec import Archive
-from tests.corpora_fixtures import build_asvspoof, md5, run_cli, serve, sha256, use_fixture_archives
-
-FAST = ["--retry-wait", "0.01", "--timeout", "5"]
-
-
-@pytest.fixture
-def loopback(tmp_path):
-    yield from serve(tmp_path / "www")
+from tests.corpora_fixtures import FAST, build_asvspoof, md5, run_cli, sha256, use_fixture_archives
 
 
 def _blob(www: Path, name: str = "blob.bin", size: int = 3_000_000) -> Path:

@@ -8,12 +8,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from reconfake.corpora import codecfake_wu
 from reconfake.corpora import download as dl
 from reconfake.manifest import read_manifest
 from tests.corpora_fixtures import (
+    FAST,
     WU_ROWS,
     XIE_SPLITS,
     build_diffssd,
@@ -22,17 +21,9 @@ from tests.corpora_fixtures import (
     build_xie,
     diffssd_csv,
     run_cli,
-    serve,
     sha256,
     use_fixture_archives,
 )
-
-FAST = ["--retry-wait", "0.01", "--timeout", "5"]
-
-
-@pytest.fixture
-def loopback(tmp_path):
-    yield from serve(tmp_path / "www")
 
 
 def _run(corpus: str, out: Path, *download_args: str) -> int:

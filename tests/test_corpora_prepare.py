@@ -13,22 +13,15 @@ from reconfake.corpora.spec import MARKER
 from reconfake.manifest import read_manifest
 from tests.corpora_fixtures import (
     ASV_LINES,
+    FAST,
     asv_files,
     build_asvspoof,
     build_itw,
     itw_files,
     run_cli,
-    serve,
     use_fixture_archives,
     write_zip,
 )
-
-FAST = ["--retry-wait", "0.01", "--timeout", "5"]
-
-
-@pytest.fixture
-def loopback(tmp_path):
-    yield from serve(tmp_path / "www")
 
 
 def _download_prepare(corpus: str, out: Path, mirror: str, *extra: str) -> int:

@@ -21,8 +21,8 @@ from reconfake.detector.ssl_frontend import (
     load_wav2vec2,
     tiny_wav2vec2,
 )
-from reconfake.reconstruct import reconstruct_shard
 from reconfake.train import resolve_device, train_detector
+from tests.conftest import checkpoint_weights
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
         "intermediate_size": 64, "conv_channels": 16, "pos_conv_kernel": 8, "pos_conv_groups": 2}
@@ -172,19 +172,6 @@ def test_device_resolution():
 # --------------------------------------------------------------------------- training
 
 
-@pytest.fixture
-def corpus(tmp_path, make_manifest):
-    train = make_manifest("train", n=8)
-    dev = make_manifest("dev", n=4)
-    shard = tmp_path / "shard.parquet"
-    reconstruct_shard(train, "opus", shard)
-    return train, dev, shard
-
-
-def _weights(path):
-    return torch.load(path, weights_only=True)["state_dict"]
-
-
 def test_train_writes_metadata_layer_weights_and_scores(tmp_path, corpus):
     train, dev, shard = corpus
     options = {**OPTIONS, "rawboost": "lnl+isd"}
@@ -235,7 +222,7 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch
     monkeypatch.setattr(train_module, "_dev_eer", real_dev_eer)
     resumed = train_detector(train, dev, tmp_path / "b", [str(shard)], "ssl_aasist", ARCH,
                              options)
-    a, b = _weights(whole), _weights(resumed)
+    a, b = checkpoint_weights(whole), checkpoint_weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key

@@ -10,25 +10,12 @@ import torch
 import reconfake.train as train_module
 from reconfake.cli import main
 from reconfake.detector.inference import load_checkpoint
-from reconfake.reconstruct import reconstruct_shard
 from reconfake.train import train_detector
+from tests.conftest import checkpoint_weights
 
 OPTIONS = {"epochs": 2, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
            "threads": 1, "lr": 0.003}
 ARCH = {"channels": [4, 8], "embedding_dim": 16, "n_mels": 32}
-
-
-@pytest.fixture
-def corpus(tmp_path, make_manifest):
-    train = make_manifest("train", n=8)
-    dev = make_manifest("dev", n=4)
-    shard = tmp_path / "shard.parquet"
-    reconstruct_shard(train, "opus", shard)
-    return train, dev, shard
-
-
-def _weights(path):
-    return torch.load(path, weights_only=True)["state_dict"]
 
 
 def test_train_writes_model_and_log(tmp_path, corpus):
@@ -61,7 +48,7 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch
     assert (tmp_path / "b" / "last.pt").exists() and not (tmp_path / "b" / "model.pt").exists()
     monkeypatch.setattr(train_module, "_dev_eer", real_dev_eer)
     resumed = train_detector(train, dev, tmp_path / "b", [str(shard)], "mel_cnn", ARCH, OPTIONS)
-    a, b = _weights(whole), _weights(resumed)
+    a, b = checkpoint_weights(whole), checkpoint_weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
