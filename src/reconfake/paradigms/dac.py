@@ -28,6 +28,23 @@ MODEL_ID = "descript/dac_16khz"
 MODEL_REVISION = "acb84794f91a14b051b9f535461c104892749e1d"
 
 
+def receptive_samples(config: Any) -> int:
+    """Samples on either side that one output sample of a DAC autoencoder depends on (an upper
+    bound): per encoder block three residual units (kernel 7, dilations 1, 3, 9) then a
+    stride-s convolution of kernel 2s; the decoder mirrors it; kernel-7/3 convolutions at the
+    ends. Every clip gets this much silence after it, alone or batched."""
+    total, rate = 3, 1  # input conv, kernel 7
+    for stride in config.downsampling_ratios:
+        total += 39 * rate + stride * rate
+        rate *= stride
+    total += rate + 3 * rate  # encoder output conv (kernel 3), decoder input conv (kernel 7)
+    for stride in config.upsampling_ratios:
+        total += rate
+        rate //= stride
+        total += 39 * rate
+    return total + 3  # decoder output conv, kernel 7
+
+
 @register
 class DacBackend(PretrainedBackend):
     """DAC encode/decode with the first ``n_quantizers`` codebooks.
@@ -51,6 +68,7 @@ class DacBackend(PretrainedBackend):
         config = self.model.config
         self.sample_rate = int(config.sampling_rate)
         self.hop = int(np.prod(config.downsampling_ratios))
+        self.context = receptive_samples(config)
         n_q = self.options["n_quantizers"]
         self.n_quantizers = int(config.n_codebooks) if n_q is None else int(n_q)
         if not 1 <= self.n_quantizers <= config.n_codebooks:
@@ -62,7 +80,7 @@ class DacBackend(PretrainedBackend):
         return self.model.decode(encoded.quantized_representation).audio_values.float().cpu()
 
     def forward(self, clips: list[np.ndarray]) -> list[np.ndarray]:
-        x, lengths = pad_stack(clips, multiple=self.hop, minimum=self.hop)
+        x, lengths = pad_stack(clips, multiple=self.hop, minimum=self.hop, tail=self.context)
         audio = self._codec(x).numpy()
         return [fit_length(a, n) for a, n in zip(audio, lengths, strict=True)]
 
