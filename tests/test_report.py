@@ -64,3 +64,24 @@ def test_evaluate_rejects_bad_label(tmp_path):
 
     with pytest.raises(ValueError, match="s.csv, line 3: label 'fake'"):
         evaluate_file(path)
+
+
+def test_benchmark_summary_rows(tmp_path):
+    from reconfake.report import benchmark_rows
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (tmp_path / "train").mkdir()
+    (tmp_path / "reconstruct" / "opus").mkdir(parents=True)
+    (tmp_path / "train" / "opus.tsv").write_text(
+        header + "216.75\t0:03:36\t987.79\t2761.07\t795.02\t848.11\t0.45\t26.41\t34.16\t74.20\n")
+    (tmp_path / "reconstruct" / "opus" / "001.tsv").write_text(
+        header + "9.0\t0:00:09\t1.0\t1\t1\t1\t0\t0\t5\t1\n"
+        + "21.391\t0:00:21\tNA\t1\t1\t1\t0\t0\t50.5\t10.0\n")  # the last run counts
+    assert benchmark_rows(tmp_path) == (
+        ["stage", "job", "wall_s", "max_rss_mb", "mean_load_pct", "cpu_s"],
+        [["reconstruct", "opus/001", 21.39, None, 50.5, 10.0],
+         ["train", "opus", 216.75, 987.79, 34.16, 74.2]])
+    assert benchmark_rows(tmp_path / "absent")[1] == []
+    (tmp_path / "train" / "bad.tsv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(ValueError, match=r"bad.tsv: not a Snakemake benchmark file"):
+        benchmark_rows(tmp_path)

@@ -166,6 +166,9 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     text = (tmp_path / "report.html").read_text()
     assert "det_curves.png" in text and "table.csv" in text and "STAND-IN" in text
     assert "layer_weights.png" in text  # a placeholder here: mel_cnn has no layer weights
+    bench = (tmp_path / "results" / "report" / "benchmarks.csv").read_text().splitlines()
+    assert bench[0] == "stage,job,wall_s,max_rss_mb,mean_load_pct,cpu_s"
+    assert sum(line.startswith("score,") for line in bench) == 8  # 4 models x 2 eval sets
 
     # Interrupt a fresh run mid-way, run again: the same table as the uninterrupted run.
     fresh = tmp_path / "fresh"

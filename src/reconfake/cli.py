@@ -112,7 +112,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = write_report(args.scores, args.out_dir, args.models, args.eval_sets,
                          args.paradigms, args.note, args.reported, args.reported_label,
-                         layer_weights=args.layer_weights)
+                         layer_weights=args.layer_weights, benchmarks=args.benchmarks)
     print(Path(paths["table_md"]).read_text())
     return 0
 
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reported", type=_json, default={},
                    help="JSON eval_set -> EER%% reported by the paper (shown as its own row)")
     s.add_argument("--reported-label", default="paper (reported)")
+    s.add_argument("--benchmarks", help="folder of Snakemake benchmark files to summarise")
     s.add_argument("--layer-weights", nargs="*", default=[], metavar="JSON",
                    help="<model>/layer_weights.json files; missing ones are skipped (models "
                         "without learned layer weights)")

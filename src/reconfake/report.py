@@ -29,8 +29,11 @@ REPORT_FILES = {
     "table_csv": "table.csv", "table_md": "table.md", "per_attack_csv": "eer_per_attack.csv",
     "per_attack_md": "eer_per_attack.md", "bar_png": "eer_by_paradigm.png",
     "det_png": "det_curves.png", "layer_weights_png": "layer_weights.png",
-    "layer_weights_csv": "layer_weights.csv",
+    "layer_weights_csv": "layer_weights.csv", "benchmarks_csv": "benchmarks.csv",
+    "benchmarks_md": "benchmarks.md",
 }
+#: columns of Snakemake's benchmark files that the summary keeps (seconds, MB, load %, s)
+BENCHMARK_COLUMNS = ("s", "max_rss", "mean_load", "cpu_time")
 
 
 def _csv_text(header: list[str], rows: list[list[object]]) -> str:
@@ -53,7 +56,8 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
                  paradigms: dict[str, str] | None = None, note: str = "",
                  reported: dict[str, float] | None = None,
                  reported_label: str = "paper (reported)",
-                 layer_weights: list[str] | None = None) -> dict[str, Path]:
+                 layer_weights: list[str] | None = None,
+                 benchmarks: str | os.PathLike[str] | None = None) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by key.
 
     ``layer_weights``: candidate ``<model>/layer_weights.json`` files (missing ones are
@@ -101,7 +105,35 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     det_curves(arrays, model_order, eval_sets, paths["det_png"], note)
     write_layer_weights(layer_weights or [], paths["layer_weights_png"],
                         paths["layer_weights_csv"], model_order, note)
+    header, rows = benchmark_rows(benchmarks)
+    write_text_atomic(paths["benchmarks_csv"], _csv_text(header, rows))
+    write_text_atomic(paths["benchmarks_md"], _markdown(header, rows))
     return paths
+
+
+def benchmark_rows(folder: str | os.PathLike[str] | None) -> tuple[list[str], list[list[object]]]:
+    """One row per Snakemake benchmark file under ``folder`` (``<stage>/<job>.tsv``): stage,
+    job, wall seconds, peak RSS (MB), mean CPU load (%) and CPU seconds of its last run."""
+    header = ["stage", "job", "wall_s", "max_rss_mb", "mean_load_pct", "cpu_s"]
+    rows: list[list[object]] = []
+    if folder is None or not Path(folder).is_dir():
+        return header, rows
+    for path in sorted(Path(folder).rglob("*.tsv")):
+        relative = path.relative_to(folder).with_suffix("")
+        with path.open(newline="") as handle:
+            records = list(csv.DictReader(handle, delimiter="\t"))
+        if not records or any(c not in records[-1] for c in BENCHMARK_COLUMNS):
+            raise ValueError(f"{path}: not a Snakemake benchmark file (expected columns "
+                             f"{', '.join(BENCHMARK_COLUMNS)})")
+        last = records[-1]
+        values = []
+        for column in BENCHMARK_COLUMNS:
+            try:
+                values.append(round(float(last[column]), 2))
+            except ValueError:  # Snakemake writes NA where it could not measure
+                values.append(None)
+        rows.append([relative.parts[0], "/".join(relative.parts[1:]), *values])
+    return header, rows
 
 
 def read_layer_weights(files: list[str], model_order: list[str] | None = None,

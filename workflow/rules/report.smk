@@ -14,6 +14,8 @@ REPORT_OUTPUTS = [
         "det_curves.png",
         "layer_weights.png",
         "layer_weights.csv",
+        "benchmarks.csv",
+        "benchmarks.md",
         "study.yaml",
     )
 ]
@@ -54,6 +56,10 @@ rule report:
             caption="../report/layer_weights.rst",
             category="Results",
         ),
+        benchmarks=report(
+            f"{REPORT_DIR}/benchmarks.csv", caption="../report/benchmarks.rst", category="Study"
+        ),
+        benchmarks_md=f"{REPORT_DIR}/benchmarks.md",
     params:
         models=" ".join(MODELS),
         eval_sets=" ".join(EVAL_SETS),
@@ -74,7 +80,8 @@ rule report:
         "--eval-sets {params.eval_sets} --paradigms {params.paradigms:q} "
         "--note {params.note:q} --reported {params.reported:q} "
         "--reported-label {params.reported_label:q} "
-        "--layer-weights {params.layer_weights} --out-dir {params.out_dir} > {log} 2>&1"
+        "--layer-weights {params.layer_weights} --benchmarks benchmarks "
+        "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule study_info:
