@@ -174,9 +174,12 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     (fresh / "micro.yaml").write_text(yaml.safe_dump(MICRO, sort_keys=False))
+    # A shell that starts this suite in the background (`cmd &`) leaves SIGINT ignored, and an
+    # ignored SIGINT is inherited: give snakemake the default handling, as a terminal would.
     proc = subprocess.Popen(SNAKEMAKE + ["--cores", "2", "--configfile", "micro.yaml"],
                             cwd=fresh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and not list((fresh / "results").rglob("shards/*/*.parquet")):
         time.sleep(0.5)
