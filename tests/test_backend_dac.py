@@ -52,6 +52,8 @@ def test_batch_equals_single_tails_included(backend, twin):
         assert np.max(np.abs(got - want)) <= 1e-5 * scale
     again = build_backend("dac", {"model": str(twin)}).reconstruct([a])[0]
     assert np.array_equal(again, singles[0])
+    # the twin's strides give the same bound as the real model; shards record it
+    assert backend.metadata()["settings"]["context_samples"] == 6004
 
 
 def test_long_clip_is_chunked_with_overlap(twin):

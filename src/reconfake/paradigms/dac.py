@@ -32,7 +32,7 @@ def receptive_samples(config: Any) -> int:
     """Samples on either side that one output sample of a DAC autoencoder depends on (an upper
     bound): per encoder block three residual units (kernel 7, dilations 1, 3, 9) then a
     stride-s convolution of kernel 2s; the decoder mirrors it; kernel-7/3 convolutions at the
-    ends. Every clip gets this much silence after it, alone or batched."""
+    ends. The backend's ``context``."""
     total, rate = 3, 1  # input conv, kernel 7
     for stride in config.downsampling_ratios:
         total += 39 * rate + stride * rate
@@ -80,7 +80,7 @@ class DacBackend(PretrainedBackend):
         return self.model.decode(encoded.quantized_representation).audio_values.float().cpu()
 
     def forward(self, clips: list[np.ndarray]) -> list[np.ndarray]:
-        x, lengths = pad_stack(clips, multiple=self.hop, minimum=self.hop, tail=self.context)
+        x, lengths = pad_stack(clips, multiple=self.hop, minimum=self.hop)
         audio = self._codec(x).numpy()
         return [fit_length(a, n) for a, n in zip(audio, lengths, strict=True)]
 

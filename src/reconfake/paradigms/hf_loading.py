@@ -279,17 +279,15 @@ def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     return x[:length] if len(x) >= length else np.pad(x, (0, length - len(x)))
 
 
-def pad_stack(clips: Sequence[np.ndarray], multiple: int = 1, minimum: int = 1, tail: int = 0,
+def pad_stack(clips: Sequence[np.ndarray], multiple: int = 1, minimum: int = 1,
               ) -> tuple[torch.Tensor, list[int]]:
-    """Zero-pad clips to one length (a multiple of ``multiple``, at least ``minimum``), with at
-    least ``tail`` zeros after every clip (a model's receptive field: then a clip's output does
-    not depend on the clips it is batched with).
+    """Zero-pad clips to one length (a multiple of ``multiple``, at least ``minimum``).
 
     Returns:
         ``(batch, lengths)``: a ``(len(clips), samples)`` float32 tensor and the true lengths.
     """
     lengths = [len(c) for c in clips]
-    target = max(max(lengths) + tail, minimum)
+    target = max(max(lengths), minimum)
     target = -(-target // multiple) * multiple
     batch = np.zeros((len(clips), target), dtype=np.float32)
     for row, clip in zip(batch, clips, strict=True):

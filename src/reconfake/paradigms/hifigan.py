@@ -19,10 +19,10 @@ The vocoder standardises that log-mel itself with its ``mean``/``scale`` buffers
 sets ``normalize_before`` (true for the SpeechT5 checkpoint), so the features go in
 unstandardised; the buffers come from the checkpoint and are checked by the tests. Mels of a
 batch are padded with the silence value ``log10(1e-10) = -10``; the output is trimmed to the
-clip's length (``frames * 256 >= samples``). Every clip, alone or in a batch, gets at least
-:func:`receptive_frames` silence frames after its end, so a clip's reconstruction does not
-depend on what it is batched with (a GPU run and a CPU run give the same shards). BigVGAN is
-not offered: its checkpoints are 22/24/44 kHz only.
+clip's length (``frames * 256 >= samples``). The generator is not causal: its receptive
+field (:func:`receptive_frames` times the hop) is the backend's ``context``, the silence every
+window gets after it so that batching changes no output. BigVGAN is not offered: its
+checkpoints are 22/24/44 kHz only.
 """
 
 from __future__ import annotations
@@ -107,14 +107,14 @@ class HifiganBackend(PretrainedBackend):
                 f"features ({spec.n_mels} mels, hop {spec.hop_length}, {spec.sample_rate} Hz); "
                 "a vocoder trained on other features needs its own analysis")
         self.spec = spec
-        self.context = receptive_frames(config)
+        self.context = receptive_frames(config) * self.hop
 
     def _vocode(self, mels: torch.Tensor) -> torch.Tensor:
         return self.model(self.to_model(mels)).float().cpu()
 
     def forward(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         mels = [speecht5_log_mel(c, self.spec) for c in clips]
-        frames = max(m.shape[0] for m in mels) + self.context
+        frames = max(m.shape[0] for m in mels)
         batch = torch.full((len(mels), frames, self.spec.n_mels), SILENCE)
         for row, mel in zip(batch, mels, strict=True):
             row[: mel.shape[0]] = mel

@@ -13,6 +13,10 @@ one-clip-at-a-time baseline. Everything else is here, once:
   sorted by length and run ``model_batch`` at a time, zero-padded to a common length, with the
   batch halved after a CUDA out-of-memory error. ``model_batch`` defaults to ``batch_size`` on
   CUDA and to 1 on CPU, where padded batches were measured slower than single windows;
+* a backend whose model is not causal sets ``context`` to its receptive field (samples at the
+  model's rate): every window then gets that much silence after it, alone or batched, and is
+  trimmed back, so padding to a batch's length never reaches into a window's output and a
+  window reconstructs the same on CPU (one at a time) and CUDA (batched);
 * ``device`` is ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``; ``bf16`` runs the model
   in bfloat16 on CUDA. The CUDA path cannot be exercised on this project's CPU-only CI.
 """
@@ -60,6 +64,7 @@ class PretrainedBackend(Backend):
 
     default_model: ClassVar[str]
     default_revision: ClassVar[str | None] = None
+    context: int = 0  # silence after every window, in samples; see the module docstring
     licence: ClassVar[str] = "see the model card"
 
     def __init__(self, device: str = "auto", **options: Any):
@@ -136,14 +141,14 @@ class PretrainedBackend(Backend):
             clip = np.asarray(clip, dtype=np.float32).reshape(-1)
             spans = chunk_spans(len(clip), self.chunk, self.overlap)
             layout.append(spans)
-            pieces.extend(clip[s:e] for s, e in spans)
+            pieces.extend(np.pad(clip[s:e], (0, self.context)) for s, e in spans)
         order = sorted(range(len(pieces)), key=lambda k: len(pieces[k]))
         with torch.inference_mode():
             done, self.model_batch = run_halving(self._forward_checked, [pieces[k] for k in order],
                                                  self.model_batch, self.name)
         rebuilt: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(pieces)
         for k, out in zip(order, done, strict=True):
-            rebuilt[k] = out
+            rebuilt[k] = out[: len(out) - self.context]
         outputs, k = [], 0
         for clip, spans in zip(batch, layout, strict=True):
             outputs.append(overlap_add(rebuilt[k:k + len(spans)], spans, len(clip), self.overlap))
@@ -168,6 +173,7 @@ class PretrainedBackend(Backend):
             **meta["settings"], "requested_revision": self.source.revision,
             "sample_rate": self.sample_rate, "device": self.device,
             "dtype": str(self.dtype).replace("torch.", ""), "licence": self.licence,
+            "context_samples": self.context,
             **self.model_settings(),
         }
         return meta
