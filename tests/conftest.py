@@ -90,3 +90,10 @@ def loopback(tmp_path: Path):
     from tests.corpora_fixtures import serve
 
     yield from serve(tmp_path / "www")
+
+
+#: the paper's detector on a very small untrained front-end, fast enough for tests
+SSL_TINY_ARCH = {"frontend": "tiny-random", "aggregation": "sls",
+                 "tiny": {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
+                          "intermediate_size": 64, "conv_channels": 16, "pos_conv_kernel": 8,
+                          "pos_conv_groups": 2}}

@@ -11,7 +11,7 @@ import reconfake.train as train_module
 from reconfake.cli import main
 from reconfake.detector.inference import load_checkpoint
 from reconfake.train import train_detector
-from tests.conftest import checkpoint_weights
+from tests.conftest import SSL_TINY_ARCH, checkpoint_weights
 
 OPTIONS = {"epochs": 2, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
            "threads": 1, "lr": 0.003}
@@ -29,10 +29,21 @@ def test_train_writes_model_and_log(tmp_path, corpus):
     assert lines[0].startswith("epoch,total,ce,dev_eer_percent") and len(lines) == 3
 
 
-def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch):
-    train, dev, shard = corpus
-    whole = train_detector(train, dev, tmp_path / "a", [str(shard)], "mel_cnn", ARCH, OPTIONS)
+# the paper's detector with RawBoost on: its noise must resume from the same random state too
+SSL_OPTIONS = {**OPTIONS, "racl_enh": True, "racl_reg": True, "rawboost": 5}
 
+
+@pytest.mark.parametrize(("architecture", "arch", "options"),
+                         [("mel_cnn", ARCH, OPTIONS), ("ssl_aasist", SSL_TINY_ARCH, SSL_OPTIONS)])
+def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch, architecture,
+                                                   arch, options):
+    train, dev, shard = corpus
+
+    def run(folder: str):
+        return train_detector(train, dev, tmp_path / folder, [str(shard)], architecture, arch,
+                              options)
+
+    whole = run("a")
     real_dev_eer = train_module._dev_eer
     calls = {"n": 0}
 
@@ -44,11 +55,10 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch
 
     monkeypatch.setattr(train_module, "_dev_eer", dies_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train_detector(train, dev, tmp_path / "b", [str(shard)], "mel_cnn", ARCH, OPTIONS)
+        run("b")
     assert (tmp_path / "b" / "last.pt").exists() and not (tmp_path / "b" / "model.pt").exists()
     monkeypatch.setattr(train_module, "_dev_eer", real_dev_eer)
-    resumed = train_detector(train, dev, tmp_path / "b", [str(shard)], "mel_cnn", ARCH, OPTIONS)
-    a, b = checkpoint_weights(whole), checkpoint_weights(resumed)
+    a, b = checkpoint_weights(whole), checkpoint_weights(run("b"))
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
