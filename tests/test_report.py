@@ -31,15 +31,29 @@ def test_report_table_shape_and_values(tmp_path, capsys):
                  "--note", "STAND-IN", "--reported", '{"ev1": 1.5, "ev2": 2.5}',
                  "--out-dir", str(out)]) == 0
     rows = list(csv.reader((out / "table.csv").open()))
-    assert rows[0] == ["model", "paradigm", "ev1 EER%", "ev2 EER%", "mean EER%"]
+    assert rows[0] == ["model", "paradigm",
+                       "ev1 EER%", "ev1 CI95 low", "ev1 CI95 high",
+                       "ev2 EER%", "ev2 CI95 low", "ev2 CI95 high",
+                       "mean EER%", "mean CI95 low", "mean CI95 high",
+                       "mean delta vs baseline", "delta CI95 low", "delta CI95 high"]
     assert [r[:2] for r in rows[1:]] == [["baseline", "-"], ["opus", "codec"],
                                          ["*paper (reported)*", "reported, not reproduced"]]
-    assert rows[3][2:] == ["1.5", "2.5", "2.0"]
+    assert rows[3][2:] == ["1.5", "", "", "2.5", "", "", "2.0", "", "", "", "", ""]
     for r in rows[1:3]:
-        assert float(r[4]) == pytest.approx((float(r[2]) + float(r[3])) / 2, abs=1e-3)
-    assert float(rows[2][4]) < float(rows[1][4])  # the better-separated model wins
+        eer1, eer2, mean = float(r[2]), float(r[5]), float(r[8])
+        assert mean == pytest.approx((eer1 + eer2) / 2, abs=1e-3)
+        for k in (2, 5, 8):  # each interval holds its point estimate and is not empty
+            assert float(r[k + 1]) <= float(r[k]) <= float(r[k + 2])
+            if r[0] == "baseline":  # overlapping classes, 20 + 20 trials: wide intervals
+                assert float(r[k + 2]) - float(r[k + 1]) > 10.0
+    assert float(rows[2][8]) < float(rows[1][8])  # the better-separated model wins
+    assert rows[1][11:] == ["0.0", "0.0", "0.0"]  # the baseline against itself
+    delta = [float(v) for v in rows[2][11:]]
+    assert delta[0] == pytest.approx(float(rows[2][8]) - float(rows[1][8]), abs=1e-3)
+    assert delta[1] <= delta[0] <= delta[2] < 0  # shift 4 vs 1: better with certainty
     md = (out / "table.md").read_text()
     assert md.startswith("> STAND-IN") and md.count("\n| ") == 4
+    assert "bootstrap" in md and f"| {float(rows[1][2]):.2f} [" in md
     per_attack = list(csv.DictReader((out / "eer_per_attack.csv").open()))
     assert len(per_attack) == 2 * 2 * 2 and {r["attack"] for r in per_attack} == {"A1", "A2"}
     for name in ("eer_by_paradigm.png", "det_curves.png"):

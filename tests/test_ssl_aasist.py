@@ -248,3 +248,33 @@ def test_cache_refuses_augmentation_and_non_ssl_models(tmp_path, corpus):
     with pytest.raises(ValueError, match="frozen SSL front-end"):
         train_detector(train, dev, tmp_path / "b", [], "mel_cnn", {"channels": [4]},
                        {**OPTIONS, "feature_cache": str(tmp_path / "c")})
+
+
+def test_scoring_through_the_feature_cache(tmp_path, corpus, monkeypatch):
+    train, dev, _ = corpus
+    options = {**OPTIONS, "feature_cache": str(tmp_path / "cache"), "epochs": 1,
+               "eval_samples": 8000}
+    model_path = train_detector(train, dev, tmp_path / "m", [], "ssl_aasist", ARCH, options)
+    plain, cached = tmp_path / "plain.csv", tmp_path / "cached.csv"
+    assert main(["score", "--checkpoint", str(model_path), "--output", str(plain),
+                 "--eval-samples", "8000", str(train)]) == 0
+    before = len(list((tmp_path / "cache").rglob("*.npy")))
+    assert main(["score", "--checkpoint", str(model_path), "--output", str(cached),
+                 "--eval-samples", "8000", "--feature-cache", str(tmp_path / "cache"),
+                 str(train)]) == 0
+    # training cached the train clips at crop_samples = eval_samples: scoring adds nothing
+    assert before == 8 + 4 and len(list((tmp_path / "cache").rglob("*.npy"))) == before
+    a = {r["utt_id"]: float(r["score"]) for r in csv.DictReader(plain.open())}
+    b = {r["utt_id"]: float(r["score"]) for r in csv.DictReader(cached.open())}
+    assert a.keys() == b.keys() and len(a) == 8
+    assert max(abs(a[k] - b[k]) for k in a) < 1e-2  # float16 features
+
+    def no_frontend(*args, **kwargs):
+        raise AssertionError("front-end ran although its outputs are cached")
+
+    monkeypatch.setattr(SSLAASIST, "layer_features", no_frontend)
+    again = tmp_path / "again.csv"
+    assert main(["score", "--checkpoint", str(model_path), "--output", str(again),
+                 "--eval-samples", "8000", "--feature-cache", str(tmp_path / "cache"),
+                 str(train)]) == 0
+    assert again.read_text() == cached.read_text()

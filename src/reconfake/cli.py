@@ -60,7 +60,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from reconfake.reconstruct import reconstruct_shard
 
     reconstruct_shard(args.manifest, args.backend, args.out, args.options, args.shard,
-                      args.num_shards, args.sample_rate, args.bad_audio, args.device)
+                      args.num_shards, args.sample_rate, args.bad_audio, args.device,
+                      tuple(args.labels))
     return 0
 
 
@@ -77,7 +78,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     result = score_inputs(args.checkpoint, args.inputs, args.output, args.architecture,
                           args.eval_samples, args.batch_size, corpus=args.corpus,
-                          device=args.device)
+                          device=args.device, feature_cache=args.feature_cache)
     log.info("scored %d clips -> %s", result.rows, args.output)
     if result.failures:
         print(f"{len(result.failures)} clip(s) could not be scored:", file=sys.stderr)
@@ -114,6 +115,26 @@ def cmd_report(args: argparse.Namespace) -> int:
                          args.paradigms, args.note, args.reported, args.reported_label,
                          layer_weights=args.layer_weights, benchmarks=args.benchmarks)
     print(Path(paths["table_md"]).read_text())
+    return 0
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{flag} {value!r}: expected BACKEND=PATH")
+        pairs[name] = path
+    return pairs
+
+
+def cmd_hardness(args: argparse.Namespace) -> int:
+    from reconfake.hardness import write_hardness
+
+    paths = write_hardness(args.dev, _pairs(args.reconstructions, "--reconstructions"),
+                           args.out_dir, args.paradigms, _pairs(args.shards, "--shards"),
+                           args.note)
+    print(Path(paths["md"]).read_text())
     return 0
 
 
@@ -177,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sample-rate", type=int, default=16000)
     s.add_argument("--bad-audio", choices=("error", "skip"), default="error")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--labels", nargs="+", choices=("bonafide", "spoof"),
+                   default=["bonafide", "spoof"], help="which source clips to reconstruct")
     s.set_defaults(func=cmd_reconstruct)
 
     s = sub.add_parser("train", help="train a detector")
@@ -197,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--corpus", help="value of a corpus column to add")
     s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    s.add_argument("--feature-cache", metavar="DIR",
+                   help="reuse/store frozen front-end features here (ssl_aasist; shared by "
+                        "models with the same front-end)")
     s.add_argument("inputs", nargs="+", help="audio files, folders, manifests or shards")
     s.set_defaults(func=cmd_score)
 
@@ -223,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "without learned layer weights)")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("hardness", help="how hard each backend's reconstructions are for the "
+                                        "baseline (table + score histograms)")
+    s.add_argument("--dev", required=True, help="the baseline's scores of the dev split")
+    s.add_argument("--reconstructions", nargs="+", required=True, metavar="BACKEND=CSV",
+                   help="the baseline's scores of each backend's dev bona fide reconstructions")
+    s.add_argument("--shards", nargs="*", default=[], metavar="BACKEND=PARQUET",
+                   help="the reconstruction shards (for log-mel distances)")
+    s.add_argument("--paradigms", type=_json, default={}, help="JSON backend -> paradigm")
+    s.add_argument("--note", default="")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_hardness)
 
     s = sub.add_parser("study-info", help="write the config and package versions of a run")
     s.add_argument("--config", type=_json, required=True, help="the run's config as JSON")

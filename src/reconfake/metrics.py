@@ -50,3 +50,31 @@ def compute_eer(bonafide_scores: np.ndarray, spoof_scores: np.ndarray) -> tuple[
     curve = det_curve(bonafide_scores, spoof_scores)
     i = int(np.argmin(np.abs(curve.miss - curve.false_alarm)))
     return float((curve.miss[i] + curve.false_alarm[i]) / 2), float(curve.thresholds[i])
+
+
+def eer_replicates(bonafide_scores: np.ndarray, spoof_scores: np.ndarray, n_boot: int = 1000,
+                   seed: int = 0) -> np.ndarray:
+    """EERs (fractions) of ``n_boot`` stratified bootstrap resamples of the trials.
+
+    Bona fide and spoof trials are resampled with replacement separately, so every replicate
+    keeps the class sizes. The draws depend only on ``seed`` and the two class sizes: two
+    models scored on the same trials, in the same order, get the same resamples, so the
+    difference of their replicates is a paired bootstrap of their EER difference.
+    """
+    bona = np.asarray(bonafide_scores, dtype=np.float64).ravel()
+    spoof = np.asarray(spoof_scores, dtype=np.float64).ravel()
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        out[b] = compute_eer(bona[rng.integers(0, bona.size, bona.size)],
+                             spoof[rng.integers(0, spoof.size, spoof.size)])[0]
+    return out
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap replicates."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(np.asarray(replicates, dtype=np.float64), [tail, 100 - tail])
+    return float(low), float(high)

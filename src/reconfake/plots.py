@@ -37,18 +37,25 @@ def _save(fig, path: Path, banner: str) -> None:
 
 
 def eer_bars(models: list[str], paradigms: list[str], columns: list[str], values: np.ndarray,
-             path: Path, banner: str = "") -> None:
-    """Grouped bars: one group per model, one bar per eval set (and the mean)."""
+             path: Path, banner: str = "", intervals: np.ndarray | None = None) -> None:
+    """Grouped bars: one group per model, one bar per eval set (and the mean); ``intervals``
+    ``(models, columns, 2)`` (low, high) draw error bars."""
     plt = _pyplot()
     labels = [f"{m}\n({p})" for m, p in zip(models, paradigms, strict=True)]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(models) + 2), 4.5), dpi=120)
     width = 0.8 / len(columns)
     x = np.arange(len(models))
     for j, col in enumerate(columns):
-        bars = ax.bar(x + (j - (len(columns) - 1) / 2) * width, values[:, j], width, label=col)
+        yerr = None
+        if intervals is not None:
+            yerr = np.abs(np.stack([values[:, j] - intervals[:, j, 0],
+                                    intervals[:, j, 1] - values[:, j]]))
+        bars = ax.bar(x + (j - (len(columns) - 1) / 2) * width, values[:, j], width, label=col,
+                      yerr=yerr, capsize=2, error_kw={"elinewidth": 0.8})
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(x, labels)
-    ax.set_ylabel("EER (%), lower is better")
+    ax.set_ylabel("EER (%), lower is better" + (" (bars: 95 % bootstrap interval)"
+                                                 if intervals is not None else ""))
     ax.set_title("EER by training paradigm" + (" (STAND-IN DATA)" if banner else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -147,5 +154,23 @@ def layer_weights_plot(records: dict[str, dict[str, Any]], path: Path, banner: s
     if untrained:
         ax.set_title(f"UNTRAINED random-weight front-end ({', '.join(untrained)}): "
                      "these weights are not a finding", fontsize=9, color="firebrick")
+    fig.tight_layout()
+    _save(fig, path, banner)
+
+
+def score_histograms(arrays: dict[str, np.ndarray], path: Path, title: str,
+                     banner: str = "") -> None:
+    """Overlaid score histograms (one per named score set) on shared bins."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=120)
+    values = np.concatenate([np.asarray(v, dtype=float) for v in arrays.values()])
+    bins = np.linspace(float(values.min()), float(values.max()) + 1e-9, 40)
+    for name, v in arrays.items():
+        ax.hist(v, bins=bins, histtype="step", linewidth=1.5, density=True,
+                label=f"{name} (n={len(v)})")
+    ax.set_xlabel("score (bona fide logit; higher = more bona fide)")
+    ax.set_ylabel("density")
+    ax.set_title(title + (" (STAND-IN)" if banner else ""))
+    ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path, banner)

@@ -21,6 +21,7 @@ import numpy as np
 
 from reconfake.evaluate import evaluate_rows, read_scores
 from reconfake.fileio import write_text_atomic
+from reconfake.metrics import eer_replicates, percentile_interval
 from reconfake.plots import det_curves, eer_bars, layer_weights_plot
 
 log = logging.getLogger("reconfake")
@@ -57,7 +58,8 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
                  reported: dict[str, float] | None = None,
                  reported_label: str = "paper (reported)",
                  layer_weights: list[str] | None = None,
-                 benchmarks: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+                 benchmarks: str | os.PathLike[str] | None = None,
+                 n_boot: int = 1000) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by key.
 
     ``layer_weights``: candidate ``<model>/layer_weights.json`` files (missing ones are
@@ -69,29 +71,37 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     missing = [(m, e) for m in model_order for e in eval_sets if (m, e) not in by_key]
     if missing:
         raise ValueError(f"no score file for (model, eval set): {missing}")
-    results, arrays = {}, {}
+    results, arrays, replicates = {}, {}, {}
     for (m, e), f in by_key.items():
-        rows = read_scores(f)
+        rows = sorted(read_scores(f), key=lambda r: r["utt_id"])  # aligned across models
         results[(m, e)] = evaluate_rows(rows)
         s = np.array([float(r["score"]) for r in rows])
         bona = np.array([r["label"] == "bonafide" for r in rows])
         arrays.setdefault(m, {})[e] = (s[bona], s[~bona])
+        replicates[(m, e)] = 100 * eer_replicates(s[bona], s[~bona], n_boot, seed=0)
+    paired = {e: len({tuple(sorted(r["utt_id"] for r in read_scores(by_key[(m, e)])))
+                      for m in model_order}) == 1 for e in eval_sets}
 
-    header = ["model", "paradigm"] + [f"{e} EER%" for e in eval_sets] + ["mean EER%"]
-    table: list[list[object]] = []
-    for m in model_order:
-        eers = [results[(m, e)].eer_percent for e in eval_sets]
-        table.append([m, paradigms.get(m, "-")] + [round(v, 3) for v in eers]
-                     + [round(float(np.mean(eers)), 3)])
-    md_rows = list(table)
+    table = results_table(model_order, eval_sets, results, replicates, paradigms)
+    header = table_header(eval_sets, "baseline" in model_order)
+    md_header, md_rows = markdown_table(header, table, eval_sets)
     if reported:
         values = [reported.get(e) for e in eval_sets]
         known = [v for v in values if v is not None]
         mean = round(float(np.mean(known)), 3) if len(known) == len(values) else None
-        md_rows.append([f"*{reported_label}*", "reported, not reproduced"] + values + [mean])
+        label = [f"*{reported_label}*", "reported, not reproduced"]
+        table.append(label + [c for v in [*values, mean] for c in (v, None, None)]
+                     + [None] * (len(header) - 2 - 3 * (len(values) + 1)))
+        md_rows.append(label + [*values, mean] + [None] * (len(md_header) - 3 - len(values)))
+    ci_note = (f"EER% [95 % interval]: stratified bootstrap over trials ({n_boot} resamples); "
+               "delta vs baseline: paired bootstrap on the same trials"
+               + ("" if all(paired.values()) else
+                  f" (unpaired for {[e for e, ok in paired.items() if not ok]}: trial sets "
+                  "differ between models)"))
     paths = {key: out_dir / name for key, name in REPORT_FILES.items()}
-    write_text_atomic(paths["table_csv"], _csv_text(header, md_rows))
-    write_text_atomic(paths["table_md"], _markdown(header, md_rows, note))
+    write_text_atomic(paths["table_csv"], _csv_text(header, table))
+    write_text_atomic(paths["table_md"], _markdown(md_header, md_rows,
+                                                   "\n".join(filter(None, [note, ci_note]))))
 
     attack_header = ["model", "eval_set", "attack", "EER%"]
     per_attack = [[m, e, a, round(v, 3)] for m in model_order for e in eval_sets
@@ -99,9 +109,11 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     write_text_atomic(paths["per_attack_csv"], _csv_text(attack_header, per_attack))
     write_text_atomic(paths["per_attack_md"], _markdown(attack_header, per_attack, note))
 
-    values = np.array([row[2:] for row in table], dtype=float)
-    eer_bars(model_order, [str(r[1]) for r in table], eval_sets + ["mean"], values,
-             paths["bar_png"], note)
+    columns = list(range(2, 2 + 3 * (len(eval_sets) + 1)))
+    values = np.array([[row[c] for c in columns] for row in table[:len(model_order)]],
+                      dtype=float).reshape(len(model_order), len(eval_sets) + 1, 3)
+    eer_bars(model_order, [str(r[1]) for r in table[:len(model_order)]], eval_sets + ["mean"],
+             values[:, :, 0], paths["bar_png"], note, intervals=values[:, :, 1:])
     det_curves(arrays, model_order, eval_sets, paths["det_png"], note)
     write_layer_weights(layer_weights or [], paths["layer_weights_png"],
                         paths["layer_weights_csv"], model_order, note)
@@ -109,6 +121,56 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     write_text_atomic(paths["benchmarks_csv"], _csv_text(header, rows))
     write_text_atomic(paths["benchmarks_md"], _markdown(header, rows))
     return paths
+
+
+def table_header(eval_sets: list[str], with_delta: bool) -> list[str]:
+    """CSV columns: per eval set and for the mean, the EER and its 95 % bootstrap interval;
+    with a baseline, the paired difference of the mean EER to it."""
+    header = ["model", "paradigm"]
+    for e in [*eval_sets, "mean"]:
+        header += [f"{e} EER%", f"{e} CI95 low", f"{e} CI95 high"]
+    if with_delta:
+        header += ["mean delta vs baseline", "delta CI95 low", "delta CI95 high"]
+    return header
+
+
+def results_table(model_order: list[str], eval_sets: list[str], results: dict, replicates: dict,
+                  paradigms: dict[str, str]) -> list[list[object]]:
+    """One row per model: EERs with intervals (see :func:`table_header`)."""
+    table: list[list[object]] = []
+    mean_reps = {m: np.mean([replicates[(m, e)] for e in eval_sets], axis=0) for m in model_order}
+    for m in model_order:
+        row: list[object] = [m, paradigms.get(m, "-")]
+        for e in eval_sets:
+            low, high = percentile_interval(replicates[(m, e)])
+            row += [round(results[(m, e)].eer_percent, 3), round(low, 3), round(high, 3)]
+        low, high = percentile_interval(mean_reps[m])
+        row += [round(float(np.mean([results[(m, e)].eer_percent for e in eval_sets])), 3),
+                round(low, 3), round(high, 3)]
+        if "baseline" in model_order:
+            delta = float(np.mean([results[(m, e)].eer_percent - results[("baseline", e)]
+                                   .eer_percent for e in eval_sets]))
+            low, high = percentile_interval(mean_reps[m] - mean_reps["baseline"])
+            row += [round(delta, 3), round(low, 3), round(high, 3)]
+        table.append(row)
+    return table
+
+
+def markdown_table(header: list[str], table: list[list[object]], eval_sets: list[str],
+                   ) -> tuple[list[str], list[list[object]]]:
+    """The table with each value and its interval in one cell: ``3.2 [1.9, 4.8]``."""
+    groups = [*eval_sets, "mean"] + (["delta vs baseline"] if len(header) > 2 + 3 * (
+        len(eval_sets) + 1) else [])
+    md_header = ["model", "paradigm"] + [f"{g} EER%" if g != "delta vs baseline" else
+                                         "mean delta vs baseline" for g in groups]
+    md_rows = []
+    for row in table:
+        cells = row[:2]
+        for k in range(len(groups)):
+            value, low, high = row[2 + 3 * k: 5 + 3 * k]
+            cells.append(f"{value:.2f} [{low:.2f}, {high:.2f}]")
+        md_rows.append(cells)
+    return md_header, md_rows
 
 
 def benchmark_rows(folder: str | os.PathLike[str] | None) -> tuple[list[str], list[list[object]]]:

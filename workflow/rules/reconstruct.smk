@@ -4,6 +4,13 @@
 """
 
 TRAIN_MANIFEST = manifest(config["train_set"])
+DEV_MANIFEST = manifest(config["dev_set"])
+
+
+def dev_reconstruction(backend):
+    """The backend's reconstructions of the dev bona fide clips (for the hardness table)."""
+    return f"{RESULTS}/shards/{backend}/dev-bonafide.parquet"
+
 
 for _name, _entry in BACKENDS.items():
     _fitted = "fit" in _entry
@@ -52,6 +59,7 @@ for _name, _entry in BACKENDS.items():
             bad_audio=config["audio"]["bad_audio"],
             device=REC["device"],
             sample_rate=RATE,
+            labels=" ".join(REC["labels"]),
         log:
             f"logs/reconstruct/{_name}/{{shard}}.log",
         benchmark:
@@ -66,4 +74,36 @@ for _name, _entry in BACKENDS.items():
             "python -m reconfake --threads {threads} reconstruct --manifest {input.manifest} --backend {params.backend} "
             "--options {params.options:q} --shard $((10#{wildcards.shard})) "
             "--num-shards {params.num_shards} --bad-audio {params.bad_audio} "
+            "--device {params.device} --sample-rate {params.sample_rate} --labels {params.labels} "
+            "--out {output} > {log} 2>&1"
+
+    rule:
+        name:
+            f"reconstruct_dev_{_name}"
+        message:
+            f"reconstructing the dev bona fide clips with {_name} (hardness table)"
+        input:
+            manifest=DEV_MANIFEST,
+            model=[_model_dir] if _fitted else [],
+        output:
+            dev_reconstruction(_name),
+        params:
+            backend=_entry["backend"],
+            options=as_json(_options),
+            bad_audio=config["audio"]["bad_audio"],
+            device=REC["device"],
+            sample_rate=RATE,
+        log:
+            f"logs/reconstruct/{_name}/dev-bonafide.log",
+        benchmark:
+            f"benchmarks/reconstruct/{_name}/dev-bonafide.tsv"
+        threads: 1
+        resources:
+            mem_mb=_entry["mem_mb"],
+            gpu=gpus(REC["device"]),
+        conda:
+            f"{ENVS}/reconstruct.yaml"
+        shell:
+            "python -m reconfake --threads {threads} reconstruct --manifest {input.manifest} --backend {params.backend} "
+            "--options {params.options:q} --bad-audio {params.bad_audio} --labels bonafide "
             "--device {params.device} --sample-rate {params.sample_rate} --out {output} > {log} 2>&1"

@@ -19,6 +19,10 @@ REPORT_OUTPUTS = [
         "study.yaml",
     )
 ]
+# The hardness table needs the baseline (it is the detector that judges the reconstructions).
+HARDNESS = config["models"]["baseline"] and bool(BACKENDS)
+if HARDNESS:
+    REPORT_OUTPUTS += [f"{REPORT_DIR}/hardness.{ext}" for ext in ("csv", "md", "png")]
 
 
 # Training writes <model dir>/layer_weights.json only for models that learn layer weights
@@ -82,6 +86,38 @@ rule report:
         "--reported-label {params.reported_label:q} "
         "--layer-weights {params.layer_weights} --benchmarks benchmarks "
         "--out-dir {params.out_dir} > {log} 2>&1"
+
+
+if HARDNESS:
+
+    rule hardness:
+        """How hard each backend's reconstructions of the dev bona fide clips are for the
+        baseline: EER against their sources, acceptance, score histograms."""
+        input:
+            dev=f"{RESULTS}/hardness/dev.csv",
+            scores=expand(f"{RESULTS}/hardness/{{backend}}.csv", backend=list(BACKENDS)),
+            shards=[dev_reconstruction(b) for b in BACKENDS],
+        output:
+            table=report(f"{REPORT_DIR}/hardness.csv", caption="../report/hardness.rst",
+                         category="Results"),
+            table_md=f"{REPORT_DIR}/hardness.md",
+            plot=report(f"{REPORT_DIR}/hardness.png", caption="../report/hardness.rst",
+                        category="Plots"),
+        params:
+            reconstructions=lambda wc, input: " ".join(
+                f"{b}={p}" for b, p in zip(BACKENDS, input.scores)),
+            shards=lambda wc, input: " ".join(f"{b}={p}" for b, p in zip(BACKENDS, input.shards)),
+            paradigms=as_json(PARADIGM),
+            note=config["study"]["note"] if config["study"]["stand_in"] else "",
+            out_dir=lambda wc, output: os.path.dirname(output.table),
+        log:
+            "logs/hardness.log",
+        conda:
+            f"{ENVS}/report.yaml"
+        shell:
+            "python -m reconfake hardness --dev {input.dev} --reconstructions {params.reconstructions} "
+            "--shards {params.shards} --paradigms {params.paradigms:q} --note {params.note:q} "
+            "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule study_info:

@@ -383,20 +383,29 @@ class SSLAASISTBackend(_AASISTGraphBackend):
     + SELU, encoded by residual blocks without time pooling, then summarised along each axis by
     attentive (softmax-weighted) pooling instead of max|.|. Pool ratios 0.5, temperatures
     2, 2, 100, 100, gat_dims 64, 32. Needs ``T >= 3``. Same outputs as :class:`RawAASIST`.
+
+    ``proj_dim`` (128) and the encoder ``channels`` (32, 64) are SSL-AASIST's; smaller values
+    give a narrower back-end for CPU budgets (the embedded default uses 64 and (16, 32), about
+    4x faster to train), which released checkpoints do not load into.
     """
 
-    def __init__(self, feature_dim: int = 1024) -> None:
+    def __init__(self, feature_dim: int = 1024, proj_dim: int = SSL_PROJ_DIM,
+                 channels: Sequence[int] = (32, 64)) -> None:
+        c1, c2 = (int(c) for c in channels)
+        if proj_dim < 9 or c1 < 1 or c2 < 1:
+            raise ValueError(f"SSL-AASIST back-end: proj_dim must be >= 9 and channels "
+                             f"positive, got proj_dim={proj_dim}, channels={list(channels)}")
         super().__init__(
-            SSL_BLOCKS,
+            ((1, c1), (c1, c1), (c1, c2), (c2, c2)),
             (64, 32),
             (0.5, 0.5, 0.5, 0.5),
             (2.0, 2.0, 100.0, 100.0),
-            n_spectral_nodes=SSL_PROJ_DIM // 3,
+            n_spectral_nodes=proj_dim // 3,
             block_pool=False,
         )
-        channels = SSL_BLOCKS[-1][-1]
+        channels = c2
         self.feature_dim = feature_dim
-        self.LL = nn.Linear(feature_dim, SSL_PROJ_DIM)
+        self.LL = nn.Linear(feature_dim, proj_dim)
         self.first_bn1 = nn.BatchNorm2d(channels)
         self.attention = nn.Sequential(
             nn.Conv2d(channels, 128, kernel_size=(1, 1)),

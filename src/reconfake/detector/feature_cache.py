@@ -75,18 +75,22 @@ class FeatureCache:
         progress = Progress(label, len(missing), "clips")
         for begin in range(0, len(missing), batch_size):
             batch = missing[begin:begin + batch_size]
-            feats = compute(batch).float().cpu().numpy()
-            peak = float(np.max(np.abs(feats))) if feats.size else 0.0
-            if not np.isfinite(peak) or peak > FP16_MAX:
-                raise ValueError(f"front-end outputs reach {peak:.3g}, beyond float16 "
-                                 f"(clips {batch[0].utt_id}...); turn feature_cache off or "
-                                 "set the detector option layer_norm: true")
-            for item, feat in zip(batch, feats, strict=True):
-                target = self.path(item, crop)
-                with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-                    np.save(handle, feat.astype(np.float16))
+            self.store(batch, crop, compute(batch))
             progress.update(len(batch))
         return FillStats(len(items), len(missing), time.perf_counter() - start)
+
+    def store(self, items: list[Item], crop: int, features: torch.Tensor) -> None:
+        """Write the features ``(B, layers, frames, dim)`` of ``items`` (atomically, float16)."""
+        feats = features.float().cpu().numpy()
+        peak = float(np.max(np.abs(feats))) if feats.size else 0.0
+        if not np.isfinite(peak) or peak > FP16_MAX:
+            raise ValueError(f"front-end outputs reach {peak:.3g}, beyond float16 "
+                             f"(clips {items[0].utt_id}...); turn feature_cache off or "
+                             "set the detector option layer_norm: true")
+        for item, feat in zip(items, feats, strict=True):
+            target = self.path(item, crop)
+            with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, feat.astype(np.float16))
 
     def load(self, items: list[Item], crop: int) -> torch.Tensor:
         """Stacked float32 features ``(B, layers, frames, dim)`` of cached items."""

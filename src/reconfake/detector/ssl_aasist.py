@@ -52,13 +52,20 @@ class SSLAASIST(nn.Module):
         revision: hub revision of ``frontend``.
         frontend_seed: seed of the ``tiny-random`` weights.
         tiny: size of the ``tiny-random`` front-end (see ``ssl_frontend.TINY_DEFAULTS``).
+        backend: width of the SSL-AASIST back-end, ``{"proj_dim": 128, "channels": [32, 64]}``
+            by default (SSL-AASIST's); smaller values make a narrower back-end.
     """
 
     def __init__(self, frontend: str = XLSR_300M, aggregation: str = "sls",
                  layer_norm: bool = False, normalize_input: bool = True,
                  revision: str | None = None, frontend_seed: int = 0,
-                 tiny: dict[str, Any] | None = None):
+                 tiny: dict[str, Any] | None = None, backend: dict[str, Any] | None = None):
         super().__init__()
+        backend = dict(backend or {})
+        unknown = sorted(set(backend) - {"proj_dim", "channels"})
+        if unknown:
+            raise ValueError(f"unknown ssl_aasist backend option(s) {unknown}; allowed: "
+                             "['channels', 'proj_dim']")
         model = build_frontend(frontend, revision, frontend_seed, tiny)
         model.requires_grad_(False)
         model.eval()
@@ -70,7 +77,7 @@ class SSLAASIST(nn.Module):
         self.normalize_input = normalize_input
         num_layers, dim = model.config.num_hidden_layers, model.config.hidden_size
         self.aggregation = LayerAggregation(aggregation, num_layers, dim, layer_norm)
-        self.backend = SSLAASISTBackend(feature_dim=dim)
+        self.backend = SSLAASISTBackend(feature_dim=dim, **backend)
 
     @property
     def frontend(self) -> nn.Module:
