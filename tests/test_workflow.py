@@ -111,8 +111,11 @@ def test_paper_profile_dry_run_job_counts(tmp_path):
     backends = ["hifigan", "dac", "encodec", "semanticodec", "audioldm"]
     expected = {f"download_{c}": 1 for c in corpora} | {f"prepare_{c}": 1 for c in corpora}
     expected |= {f"reconstruct_{b}": 16 for b in backends}
-    # baseline + 5 backends + 4 ablations, each scored on the 5 eval sets
-    expected |= {"train_model": 10, "score": 50, "report": 1, "study_info": 1, "all": 1}
+    expected |= {f"reconstruct_dev_{b}": 1 for b in backends}  # the hardness table's inputs
+    # baseline + 5 backends + 4 ablations, each scored on the 5 eval sets; the baseline also
+    # scores dev and the 5 dev reconstructions
+    expected |= {"train_model": 10, "score": 50, "score_hardness": 6, "hardness": 1,
+                 "report": 1, "study_info": 1, "all": 1}
     expected["total"] = sum(expected.values())
     assert counts == expected
 
@@ -142,7 +145,7 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     result = _run(["--cores", "2", "--configfile", "micro.yaml"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     table = _table(tmp_path)
-    assert table[0] == ["model", "paradigm", "a EER%", "b EER%", "mean EER%"]
+    assert table[0][:5] == ["model", "paradigm", "a EER%", "a CI95 low", "a CI95 high"]
     assert [r[:2] for r in table[1:]] == [["baseline", "none"], ["opus", "codec"],
                                           ["world", "vocoder"],
                                           ["mel_diffusion", "diffusion"]]

@@ -104,10 +104,24 @@ def shard_paths(backend):
             for k in range(NUM_SHARDS)]
 
 
+def dev_reconstruction(backend):
+    """The backend's reconstructions of the dev bona fide clips (for the hardness table)."""
+    return f"{RESULTS}/shards/{backend}/dev-bonafide.parquet"
+
+
+def feature_cache_flag(model):
+    """`--feature-cache DIR` when the model's training uses a feature cache (shared)."""
+    folder = MODEL_SPEC[model]["training"].get("feature_cache")
+    return f"--feature-cache {folder}" if folder else ""
+
+
 def model_shards(wildcards):
     """Hard-sample shards a model trains on (none for the baseline)."""
     backend = MODEL_SPEC[wildcards.model]["shards"]
     return shard_paths(backend) if backend else []
+
+
+DEV_MANIFEST = manifest(config["dev_set"])
 
 
 def as_json(value):

@@ -3,12 +3,6 @@ baseline also scores the dev split and each backend's reconstructions of the dev
 clips, for the hardness table."""
 
 
-def feature_cache_flag(model):
-    """`--feature-cache DIR` when the model's training uses a feature cache (shared)."""
-    folder = MODEL_SPEC[model]["training"].get("feature_cache")
-    return f"--feature-cache {folder}" if folder else ""
-
-
 
 rule score:
     input:

@@ -4,13 +4,6 @@
 """
 
 TRAIN_MANIFEST = manifest(config["train_set"])
-DEV_MANIFEST = manifest(config["dev_set"])
-
-
-def dev_reconstruction(backend):
-    """The backend's reconstructions of the dev bona fide clips (for the hardness table)."""
-    return f"{RESULTS}/shards/{backend}/dev-bonafide.parquet"
-
 
 for _name, _entry in BACKENDS.items():
     _fitted = "fit" in _entry
