@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from reconfake.shards import iter_shard
-from tests.conftest import REPO
+from tests.conftest import REPO, SSL_TINY_ARCH
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
@@ -40,9 +40,17 @@ MICRO = {
         "mel_diffusion": {"backend": "mel_diffusion", "options": {"steps": 2},
                           "fit": {"steps": 4, "batch_size": 2}},
     }},
-    "detector": {"options": {"channels": [4, 8], "embedding_dim": 16, "n_mels": 32}},
+    # the shipped detector path (ssl_aasist: frozen front-end, SLS, AASIST back-end, RACL,
+    # feature cache, ablations) on a tiny random-weight front-end
+    "detector": {"architecture": "ssl_aasist", "options": {
+        **SSL_TINY_ARCH, "backend": {"proj_dim": 32, "channels": [4, 8]}}},
     "training": {"epochs": 2, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
-                 "threads": 1},
+                 "threads": 1, "random_crop": False, "racl_enh": True, "racl_reg": True,
+                 "feature_cache": "results/feature_cache"},
+    "models": {"ablations": {
+        "opus_no_racl": {"base": "opus", "training": {"racl_enh": False, "racl_reg": False}},
+        "opus_last_layer": {"base": "opus", "detector": {"options": {"aggregation": "last"}}},
+    }},
 }
 
 
@@ -148,12 +156,23 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     assert table[0][:5] == ["model", "paradigm", "a EER%", "a CI95 low", "a CI95 high"]
     assert [r[:2] for r in table[1:]] == [["baseline", "none"], ["opus", "codec"],
                                           ["world", "vocoder"],
-                                          ["mel_diffusion", "diffusion"]]
-    assert all(0 <= float(v) <= 100 for r in table[1:] for v in r[2:])
-    shards = sorted((tmp_path / "results" / "shards").rglob("*.parquet"))
+                                          ["mel_diffusion", "diffusion"],
+                                          ["opus_no_racl", "codec (ablation)"],
+                                          ["opus_last_layer", "codec (ablation)"]]
+    shards = sorted((tmp_path / "results" / "shards").rglob("train-*.parquet"))
     assert len(shards) == 6
     decoded = [clip for shard in shards for clip in iter_shard(shard)]
     assert len(decoded) == 3 * 8  # every train clip, once per backend
+    dev_recs = sorted((tmp_path / "results" / "shards").rglob("dev-bonafide.parquet"))
+    assert [sum(1 for _ in iter_shard(p)) for p in dev_recs] == [3, 3, 3]  # dev bona fide only
+    hardness = list(csv.DictReader((tmp_path / "results" / "report" / "hardness.csv").open()))
+    assert [r["backend"] for r in hardness] == ["dev spoof (seen systems)", "opus", "world",
+                                                "mel_diffusion"]
+    assert [int(r["n"]) for r in hardness] == [3, 3, 3, 3]
+    # every model scored every eval clip through the one feature cache: 1 front-end (sls) +
+    # 1 (last layer) x (8 train + 24 rec + 6 dev + 12 eval + 9 dev rec) clips at most
+    cached = list((tmp_path / "results" / "feature_cache").rglob("*.npy"))
+    assert 0 < len(cached) <= 2 * (8 + 24 + 6 + 12 + 9)
     assert all(len(c.audio) == c.row["num_samples"] for c in decoded)
     assert (tmp_path / "results" / "report" / "eer_by_paradigm.png").stat().st_size > 10_000
     assert (tmp_path / "logs" / "train" / "opus.log").read_text().count("clips/s") >= 2
@@ -162,16 +181,17 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     # Re-running one reconstruction rule redoes it and what depends on it, nothing else.
     forced = _run(["-n", "--quiet", "rules", "--forcerun", "reconstruct_opus", "--configfile",
                    "micro.yaml"], tmp_path)
-    assert _job_counts(forced.stdout) == {"reconstruct_opus": 2, "train_model": 1, "score": 2,
-                                          "report": 1, "all": 1, "total": 7}
+    assert _job_counts(forced.stdout) == {"reconstruct_opus": 2, "train_model": 3, "score": 6,
+                                          "report": 1, "all": 1, "total": 13}
     html = _run(["--report", "report.html", "--configfile", "micro.yaml"], tmp_path)
     assert html.returncode == 0, html.stderr[-2000:]
     text = (tmp_path / "report.html").read_text()
     assert "det_curves.png" in text and "table.csv" in text and "STAND-IN" in text
-    assert "layer_weights.png" in text  # a placeholder here: mel_cnn has no layer weights
+    assert "layer_weights.png" in text and "hardness.png" in text
     bench = (tmp_path / "results" / "report" / "benchmarks.csv").read_text().splitlines()
     assert bench[0] == "stage,job,wall_s,max_rss_mb,mean_load_pct,cpu_s"
-    assert sum(line.startswith("score,") for line in bench) == 8  # 4 models x 2 eval sets
+    # 6 models x 2 eval sets, and the baseline on dev + 3 dev reconstructions
+    assert sum(line.startswith("score,") for line in bench) == 12 + 4
 
     # Interrupt a fresh run mid-way, run again: the same table as the uninterrupted run.
     fresh = tmp_path / "fresh"
