@@ -63,7 +63,8 @@ def load_audio(
     """Decode a file path or encoded bytes to float32 mono.
 
     Args:
-        source: a path, or the encoded bytes of a file (WAV, FLAC, OGG...).
+        source: a path, or the encoded bytes of a file (WAV, FLAC, OGG...; raw G.722 by
+            path, ``*.g722``).
         sample_rate: resample to this rate; ``None`` keeps the file's rate.
         expected_rate: if set, a file at another rate is an error (manifests record rates).
         name: what to call the clip in error messages (defaults to the path).
@@ -74,8 +75,13 @@ def load_audio(
     """
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
     try:
-        handle = io.BytesIO(source) if isinstance(source, bytes) else source
-        data, rate = sf.read(handle, dtype="float32", always_2d=False)
+        if not isinstance(source, bytes) and str(source).lower().endswith(".g722"):
+            from reconfake.codecs import decode_g722  # raw G.722 (Asterisk prompts): no header
+
+            data, rate = decode_g722(source)
+        else:
+            handle = io.BytesIO(source) if isinstance(source, bytes) else source
+            data, rate = sf.read(handle, dtype="float32", always_2d=False)
     except Exception as exc:  # soundfile raises several types for corrupt input
         if not isinstance(source, bytes) and not Path(source).exists():
             raise AudioError(f"{label}: file not found; check the manifest's path column") from exc
