@@ -72,7 +72,9 @@ def test_dry_run_default_config_job_counts(tmp_path):
     assert counts == {
         "prepare_demo": 4, "fit_mel_diffusion": 1, "reconstruct_opus": 2,
         "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "train_model": 6,
-        "score": 12, "report": 1, "study_info": 1, "all": 1, "total": 32,
+        "score": 12, "reconstruct_dev_opus": 1, "reconstruct_dev_world": 1,
+        "reconstruct_dev_mel_diffusion": 1, "score_hardness": 4, "hardness": 1,
+        "report": 1, "study_info": 1, "all": 1, "total": 40,
     }
 
 
