@@ -13,6 +13,7 @@ loaded once per process.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import re
 from typing import Any
@@ -73,11 +74,14 @@ def _greedy(model: Any, tok: Any, mel: torch.Tensor, max_tokens: int) -> list[li
     tokens = torch.tensor([prompt] * batch)
     out: list[list[int]] = [[] for _ in range(batch)]
     done = torch.zeros(batch, dtype=torch.bool)
+    # transformers renamed past_key_values to cache (5.x); use whichever this one takes.
+    cache_arg = ("cache" if "cache" in inspect.signature(model.model.decoder.forward).parameters
+                 else "past_key_values")
     past, step_input = None, tokens
     for step in range(max_tokens):
         dec = model.model.decoder(input_ids=step_input, encoder_hidden_states=enc,
-                                  past_key_values=past, use_cache=True)
-        past = dec.past_key_values
+                                  use_cache=True, **{cache_arg: past})
+        past = getattr(dec, cache_arg)
         logits = model.proj_out(dec.last_hidden_state[:, -1]).float()
         logits[:, begin_banned if step == 0 else banned] = -torch.inf
         nxt = logits.argmax(dim=-1)

@@ -246,6 +246,10 @@ def _layer_count(v: dict[str, np.ndarray], prefix: str) -> int:
     return len(ids)
 
 
+def _ffn_dim(v: dict[str, np.ndarray], side: str, layers: int, d_model: int) -> int:
+    return v[f"{side}/layer_0/ffn/linear_0/weight"].shape[0] if layers else 4 * d_model
+
+
 def _scalar(v: dict[str, np.ndarray], key: str) -> int:
     return int(np.asarray(v[key]).reshape(-1)[0])
 
@@ -310,8 +314,8 @@ def ct2_whisper_state_dict(model: CT2Model) -> tuple[dict[str, torch.Tensor], di
         "encoder_layers": enc_layers, "decoder_layers": dec_layers,
         "encoder_attention_heads": _scalar(v, "encoder/num_heads"),
         "decoder_attention_heads": _scalar(v, "decoder/num_heads"),
-        "encoder_ffn_dim": fv["encoder/layer_0/ffn/linear_0/weight"].shape[0] if enc_layers else 4 * conv1.shape[0],
-        "decoder_ffn_dim": fv["decoder/layer_0/ffn/linear_0/weight"].shape[0] if dec_layers else 4 * conv1.shape[0],
+        "encoder_ffn_dim": _ffn_dim(fv, "encoder", enc_layers, conv1.shape[0]),
+        "decoder_ffn_dim": _ffn_dim(fv, "decoder", dec_layers, conv1.shape[0]),
         "vocab_size": fv["decoder/embeddings/weight"].shape[0],
         "max_source_positions": fv["encoder/position_encodings/encodings"].shape[0],
         "max_target_positions": fv["decoder/position_encodings/encodings"].shape[0],
@@ -319,17 +323,18 @@ def ct2_whisper_state_dict(model: CT2Model) -> tuple[dict[str, torch.Tensor], di
     return out, sizes
 
 
-def _special_ids(vocab_size: int, tokenizer_json: Path | None) -> dict[str, int]:
+def _special_ids(vocab_size: int, tokenizer_json: Path | None) -> dict[str, int | None]:
     """End-of-text and start-of-transcript ids: from the tokenizer when there is one, else
-    OpenAI's layout (English-only vocabularies have 51864 entries, one fewer special)."""
+    OpenAI's layout (English-only vocabularies have 51864 entries, one fewer special);
+    ``None`` where that falls outside a (test-sized) vocabulary."""
     english_only = vocab_size < 51865
-    ids = {"eot": 50256 if english_only else 50257, "sot": 50257 if english_only else 50258}
+    ids: dict[str, int] = {"eot": 50256 if english_only else 50257, "sot": 50257 if english_only else 50258}
     if tokenizer_json is not None and tokenizer_json.is_file():
         added = {t["content"]: t["id"] for t in
                  json.loads(tokenizer_json.read_text(encoding="utf-8")).get("added_tokens", [])}
         ids["eot"] = added.get("<|endoftext|>", ids["eot"])
         ids["sot"] = added.get("<|startoftranscript|>", ids["sot"])
-    return ids
+    return {k: (i if i < vocab_size else None) for k, i in ids.items()}
 
 
 def ct2_to_hf_whisper(paths: PathLike | Sequence[PathLike], config_json: PathLike | None = None,
@@ -352,11 +357,12 @@ def ct2_to_hf_whisper(paths: PathLike | Sequence[PathLike], config_json: PathLik
     special = _special_ids(sizes["vocab_size"], tok)
     config = WhisperConfig(
         **sizes, activation_function="gelu", scale_embedding=False,
-        decoder_start_token_id=special["sot"], eos_token_id=special["eot"],
-        bos_token_id=special["eot"], pad_token_id=special["eot"],
+        eos_token_id=special["eot"], bos_token_id=special["eot"], pad_token_id=special["eot"],
         suppress_tokens=extra.get("suppress_ids"),
         begin_suppress_tokens=extra.get("suppress_ids_begin"),
         tie_word_embeddings=True,
+        # transformers insists on an int here; its default is fine for a test-sized vocabulary
+        **({"decoder_start_token_id": special["sot"]} if special["sot"] is not None else {}),
     )
     if extra.get("alignment_heads"):
         config.alignment_heads = [list(h) for h in extra["alignment_heads"]]
