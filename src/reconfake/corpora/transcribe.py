@@ -25,6 +25,7 @@ from reconfake.audio import resample
 from reconfake.detector.whisper_frontend import (
     SAMPLE_RATE,
     WHISPER_TINY_EN,
+    hub_id,
     load_whisper,
     log_mel,
     whisper_tokenizer_file,
@@ -43,7 +44,6 @@ def _tokenizer(model: str) -> Any:
     if path is not None:
         return PreTrainedTokenizerFast(tokenizer_file=str(path))
     # A hub id or save_pretrained folder: its own tokenizer files, from the local cache.
-    from reconfake.detector.whisper_frontend import hub_id
     return AutoTokenizer.from_pretrained(hub_id(model), local_files_only=True)
 
 
