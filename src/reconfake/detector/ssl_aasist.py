@@ -36,6 +36,7 @@ from reconfake.detector.ssl_frontend import (
     build_frontend,
     frontend_fingerprint,
 )
+from reconfake.detector.whisper_frontend import WhisperFrontend
 
 CACHE_LAYOUT = "ssl-layers-v1"
 
@@ -44,11 +45,14 @@ class SSLAASIST(nn.Module):
     """Frozen wav2vec 2.0 front-end + layer aggregation + SSL-AASIST back-end.
 
     Args:
-        frontend: a Hugging Face id, a ``save_pretrained`` folder, or ``tiny-random``.
+        frontend: a Hugging Face id, a ``save_pretrained`` folder, or ``tiny-random`` for
+            wav2vec 2.0; a Whisper source (``whisper-tiny.en``, ``openai/whisper-*``, a folder
+            with a CTranslate2 ``model.bin`` or a Whisper config; see
+            :mod:`reconfake.detector.whisper_frontend`) for the frozen Whisper encoder.
         aggregation: ``last`` (SSL-AASIST baseline), ``softmax`` or ``sls``.
         layer_norm: normalise each layer before aggregating.
         normalize_input: zero-mean unit-variance per clip before the front-end, as the
-            XLS-R feature extractor does.
+            XLS-R feature extractor does (ignored for Whisper, which normalises its log-mel).
         revision: hub revision of ``frontend``.
         frontend_seed: seed of the ``tiny-random`` weights.
         tiny: size of the ``tiny-random`` front-end (see ``ssl_frontend.TINY_DEFAULTS``).
@@ -74,14 +78,18 @@ class SSLAASIST(nn.Module):
         self.__dict__["_fingerprint"] = None
         self.frontend_source = frontend
         self.revision = revision
-        self.normalize_input = normalize_input
-        num_layers, dim = model.config.num_hidden_layers, model.config.hidden_size
+        self.whisper = isinstance(model, WhisperFrontend)
+        self.normalize_input = normalize_input and not self.whisper
+        if self.whisper:
+            num_layers, dim = model.num_layers, model.hidden_size
+        else:
+            num_layers, dim = model.config.num_hidden_layers, model.config.hidden_size
         self.aggregation = LayerAggregation(aggregation, num_layers, dim, layer_norm)
         self.backend = SSLAASISTBackend(feature_dim=dim, **backend)
 
     @property
     def frontend(self) -> nn.Module:
-        """The frozen wav2vec 2.0 model (not a registered submodule)."""
+        """The frozen wav2vec 2.0 model or Whisper front-end (not a registered submodule)."""
         return self.__dict__["_frontend"]
 
     def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> SSLAASIST:
@@ -100,6 +108,8 @@ class SSLAASIST(nn.Module):
             mean = x.mean(dim=-1, keepdim=True)
             x = (x - mean) / torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-7)
         used = self.aggregation.layers_used()
+        if self.whisper:
+            return fe.layer_features(x, used)
         num_layers = fe.config.num_hidden_layers
         if used == [num_layers - 1]:
             return fe(x).last_hidden_state.unsqueeze(1)
@@ -146,11 +156,15 @@ class SSLAASIST(nn.Module):
     def checkpoint_metadata(self) -> dict[str, Any]:
         """Front-end provenance recorded in checkpoints."""
         trained = self.frontend_source != TINY_RANDOM
+        if self.whisper:
+            note = "pretrained Whisper encoder (OpenAI weights), log-mel of the unpadded clip"
+        elif trained:
+            note = "pretrained front-end"
+        else:
+            note = "untrained front-end: random weights of the XLS-R architecture, built offline"
         return {"frontend": {
             "source": self.frontend_source, "revision": self.revision, "trained": trained,
-            "sha256": self.fingerprint(),
-            "note": "pretrained front-end" if trained else
-            "untrained front-end: random weights of the XLS-R architecture, built offline",
+            "sha256": self.fingerprint(), "note": note,
         }}
 
     def check_checkpoint_metadata(self, meta: dict[str, Any], name: str = "checkpoint") -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 log = logging.getLogger("reconfake")
@@ -109,8 +110,15 @@ def _unavailable(source: str, revision: str | None) -> str:
 
 
 def build_frontend(source: str, revision: str | None = None, seed: int = 0,
-                   tiny: dict[str, Any] | None = None) -> Wav2Vec2Model:
-    """The front-end named by ``source``: ``tiny-random`` (options ``tiny``), a folder or an id."""
+                   tiny: dict[str, Any] | None = None) -> nn.Module:
+    """The front-end named by ``source``: ``tiny-random`` (options ``tiny``), a folder or an id;
+    a Whisper source gives a :class:`~reconfake.detector.whisper_frontend.WhisperFrontend`."""
+    from reconfake.detector.whisper_frontend import is_whisper_source, load_whisper_frontend
+
+    if source != TINY_RANDOM and is_whisper_source(source):
+        if tiny:
+            raise ValueError(f"front-end option 'tiny' only applies to frontend: {TINY_RANDOM}")
+        return load_whisper_frontend(source, revision)
     if source == TINY_RANDOM:
         return tiny_wav2vec2(**{**TINY_DEFAULTS, **(tiny or {})}, seed=seed)
     if tiny:
@@ -118,7 +126,7 @@ def build_frontend(source: str, revision: str | None = None, seed: int = 0,
     return load_wav2vec2(source, revision)
 
 
-def frontend_fingerprint(model: Wav2Vec2Model) -> str:
+def frontend_fingerprint(model: nn.Module) -> str:
     """SHA-256 of the configuration and every weight: two front-ends with the same
     fingerprint compute the same features."""
     digest = hashlib.sha256()
