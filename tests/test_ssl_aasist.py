@@ -180,7 +180,7 @@ def test_train_writes_metadata_layer_weights_and_scores(tmp_path, corpus):
     assert blob["rawboost"]["algo"] == 5
     assert not any(k.startswith("frontend") for k in blob["state_dict"])
     header = (tmp_path / "m" / "train_log.csv").read_text().splitlines()[0]
-    assert header == "epoch,total,ce,enh,reg,dev_eer_percent,seconds,clips_per_s"
+    assert header == "epoch,total,ce,enh,reg,dev_eer_percent,dev_ce,seconds,clips_per_s"
     weights = json.loads((tmp_path / "m" / "layer_weights.json").read_text())
     assert weights["aggregation"] == "sls" and weights["layers"] == [1, 2, 3]
     assert weights["frontend"] == "tiny-random" and weights["frontend_trained"] is False

@@ -44,7 +44,7 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch
                               options)
 
     whole = run("a")
-    real_dev_eer = train_module._dev_eer
+    real_dev_eer = train_module._dev_metrics
     calls = {"n": 0}
 
     def dies_in_second_epoch(*args, **kwargs):
@@ -53,11 +53,11 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, corpus, monkeypatch
             raise KeyboardInterrupt  # as if killed before epoch 2 was saved
         return real_dev_eer(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_dev_eer", dies_in_second_epoch)
+    monkeypatch.setattr(train_module, "_dev_metrics", dies_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         run("b")
     assert (tmp_path / "b" / "last.pt").exists() and not (tmp_path / "b" / "model.pt").exists()
-    monkeypatch.setattr(train_module, "_dev_eer", real_dev_eer)
+    monkeypatch.setattr(train_module, "_dev_metrics", real_dev_eer)
     a, b = checkpoint_weights(whole), checkpoint_weights(run("b"))
     assert a.keys() == b.keys()
     for key in a:
@@ -115,3 +115,16 @@ def test_unknown_training_option(tmp_path, corpus):
     train, dev, _ = corpus
     with pytest.raises(ValueError, match=r"unknown training option\(s\) \['epoch'\]"):
         train_detector(train, dev, tmp_path / "m", [], "mel_cnn", ARCH, {"epoch": 1})
+
+
+def test_dev_eer_ties_are_broken_by_dev_cross_entropy(tmp_path, corpus, monkeypatch):
+    """With the dev EER saturated at 0 from the first epoch, the epoch of lowest dev CE wins."""
+    train, dev, shard = corpus
+    scripted = iter([(0.0, 0.9), (0.0, 0.2), (0.0, 0.5)])
+    monkeypatch.setattr(train_module, "_dev_metrics", lambda *a, **k: next(scripted))
+    path = train_detector(train, dev, tmp_path / "m", [str(shard)], "mel_cnn", ARCH,
+                          {**OPTIONS, "epochs": 3, "patience": 5})
+    blob = torch.load(path, weights_only=True)
+    assert blob["best_epoch"] == 1 and blob["dev_eer"] == 0.0
+    assert [h["dev_ce"] for h in blob["history"]] == [0.9, 0.2, 0.5]
+

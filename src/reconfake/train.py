@@ -138,17 +138,21 @@ class _BatchSource:
         return model.forward_features(x) if self.cache is not None else model(x)
 
 
-def _dev_eer(model: nn.Module, items: list[Item], source: _BatchSource) -> float:
-    """Official-protocol EER on the dev items (first ``eval_samples`` of each clip)."""
+def _dev_metrics(model: nn.Module, items: list[Item], source: _BatchSource) -> tuple[float, float]:
+    """Official-protocol EER and mean (unweighted) cross-entropy on the dev items (first
+    ``eval_samples`` of each clip). The cross-entropy breaks EER ties: a dev set the model
+    already separates (EER 0) still tells a confident model from a barely separating one."""
     model.eval()
-    scores = []
+    logits = []
     with torch.inference_mode():
         for start in range(0, len(items), source.opts.batch_size):
             x = source.eval_inputs(items[start:start + source.opts.batch_size])
-            scores.append(source.forward(model, x)[1][:, 1].float().cpu().numpy())
-    score = np.concatenate(scores)
+            logits.append(source.forward(model, x)[1].float().cpu())
+    all_logits = torch.cat(logits)
     labels = np.array([it.label for it in items])
-    return compute_eer(score[labels == BONAFIDE], score[labels != BONAFIDE])[0]
+    score = all_logits[:, 1].numpy()
+    ce = float(torch.nn.functional.cross_entropy(all_logits, torch.as_tensor(labels)))
+    return compute_eer(score[labels == BONAFIDE], score[labels != BONAFIDE])[0], ce
 
 
 def _fill_cache(model: nn.Module, cache: FeatureCache, items: list[Item], dev_items: list[Item],
@@ -269,7 +273,8 @@ def train_detector(
     group_ids = {g: i for i, g in enumerate(sorted({it.group for it in items}))}
     for epoch in range(start_epoch, opts.epochs):
         if epoch - best["epoch"] > opts.patience and best["epoch"] >= 0:
-            log.info("early stop: dev EER has not improved for %d epochs", opts.patience)
+            log.info("early stop: dev EER (then dev cross-entropy) has not improved for %d epochs",
+                     opts.patience)
             break
         torch.manual_seed(opts.seed * 100003 + epoch)
         rng = np.random.default_rng([opts.seed, epoch])
@@ -306,14 +311,14 @@ def train_detector(
             progress.update(len(batch), " ".join(f"{k}={v / (step + 1):.4f}"
                                                  for k, v in sums.items()))
         train_seconds = time.perf_counter() - t0
-        dev_eer = _dev_eer(model, dev_items, source)
+        dev_eer, dev_ce = _dev_metrics(model, dev_items, source)
         record = {"epoch": epoch, **{k: v / len(batches) for k, v in sums.items()},
-                  "dev_eer_percent": 100 * dev_eer, "seconds": time.perf_counter() - t0,
+                  "dev_eer_percent": 100 * dev_eer, "dev_ce": dev_ce, "seconds": time.perf_counter() - t0,
                   "clips_per_s": progress.done / train_seconds}
         history.append(record)
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
-        if dev_eer < best["dev_eer"]:
-            best = {"dev_eer": dev_eer, "epoch": epoch,
+        if (dev_eer, dev_ce) < (best["dev_eer"], best.get("dev_ce", float("inf"))):
+            best = {"dev_eer": dev_eer, "dev_ce": dev_ce, "epoch": epoch,
                     "state_dict": {k: v.detach().cpu().clone()
                                    for k, v in model.state_dict().items()}}
         with atomic_path(last) as tmp:
