@@ -253,16 +253,25 @@ def text_key(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def _duration(path: Path) -> float:
+def _duration(path: Path, key: str, bad_audio: str = "error") -> float | None:
+    """Seconds of a recording from its header; None (skip) or an error when unreadable."""
     import soundfile as sf
 
     if path.suffix == ".g722":  # raw G.722 at 64 kbit/s: 8000 bytes a second
         return path.stat().st_size / 8000
-    return sf.info(str(path)).duration
+    try:
+        return sf.info(str(path)).duration
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        if bad_audio == "skip":
+            log.warning("%s (%s): unreadable, skipped (%s)", path, key, exc)
+            return None
+        raise AudioError(f"{path} ({key}): cannot decode audio ({exc}); re-unpack the packages "
+                         "(delete the package folder and rerun mini-packages) or set "
+                         "audio.bad_audio: skip") from exc
 
 
-def source_pool(source: str, root: str | os.PathLike[str],
-                min_seconds: float = 0.7, max_seconds: float = 8.0) -> list[Source]:
+def source_pool(source: str, root: str | os.PathLike[str], min_seconds: float = 0.7,
+                max_seconds: float = 8.0, bad_audio: str = "error") -> list[Source]:
     """The recordings of ``source`` that may be dealt, sorted by key (independent of any
     transcript): their length is in range, and a Fillets line has a usable text of its own."""
     root = Path(root)
@@ -283,7 +292,13 @@ def source_pool(source: str, root: str | os.PathLike[str],
                 seen.add(text_key(ln.text))
                 pool.append(Source(f"{source}/{ln.level}/{ln.line_id}", ln.path, ln.text,
                                    ln.speaker, source))
-    return [s for s in pool if min_seconds <= _duration(s.path) <= max_seconds]
+    durations = [_duration(s.path, s.key, bad_audio) for s in pool]
+    skipped = sum(d is None for d in durations)
+    if skipped:
+        log.warning("%s: %d unreadable recording(s) skipped (audio.bad_audio: skip)", source,
+                    skipped)
+    return [s for s, d in zip(pool, durations, strict=True)
+            if d is not None and min_seconds <= d <= max_seconds]
 
 
 def _wanted(spec: MiniSpec, split: SplitSpec, source: str) -> int:
@@ -296,7 +311,7 @@ def deal(spec: MiniSpec, root: str | os.PathLike[str]) -> dict[str, list[Source]
     wanted = sorted({s for split in spec.splits.values() for s, n in split.bonafide.items() if n})
     dealt: dict[str, list[Source]] = {name: [] for name in spec.splits}
     for source in wanted:
-        pool = source_pool(source, root, spec.min_seconds, spec.max_seconds)
+        pool = source_pool(source, root, spec.min_seconds, spec.max_seconds, spec.bad_audio)
         # seeded by the source's name, so adding a source to the config leaves the others' deal
         order = np.random.default_rng([spec.seed, zlib.crc32(source.encode())]).permutation(len(pool))
         pool = [pool[i] for i in order]
@@ -314,15 +329,20 @@ def deal(spec: MiniSpec, root: str | os.PathLike[str]) -> dict[str, list[Source]
     return dealt
 
 
-def select(spec: MiniSpec, root: str | os.PathLike[str],
-           transcripts: dict[str, str] | None) -> dict[str, list[Source]]:
+def select(spec: MiniSpec, root: str | os.PathLike[str], transcripts: dict[str, str] | None,
+           split: str | None = None) -> dict[str, list[Source]]:
     """Each split's bona fide recordings with their texts: per source, the first ``n`` dealt
-    candidates whose text is usable and used by no earlier clip of any split."""
+    candidates whose text is usable and used by no earlier clip of any split.
+
+    Without ``transcripts`` only splits without Asterisk prompts can be selected (the Fillets
+    choice never depends on them); ``split`` names the one wanted, the others' prompts are
+    then left out.
+    """
     dealt = deal(spec, root)
     base = allison_dir(root)
     used: set[str] = set()
-    for split in dealt.values():  # texts known before the deal are reserved first
-        used |= {text_key(c.text) for c in split if c.text is not None}
+    for candidates in dealt.values():  # texts known before the deal are reserved first
+        used |= {text_key(c.text) for c in candidates if c.text is not None}
     chosen: dict[str, list[Source]] = {}
     for name, candidates in dealt.items():
         chosen[name] = []
@@ -330,6 +350,8 @@ def select(spec: MiniSpec, root: str | os.PathLike[str],
             mine = [c for c in candidates if c.source == source]
             if source not in NEEDS_TRANSCRIPTS:
                 chosen[name] += mine[:n]
+                continue
+            if transcripts is None and split not in (None, name):
                 continue
             if transcripts is None:
                 raise ValueError(f"corpora.mini.splits.{name}: source {source} needs the "
@@ -407,7 +429,7 @@ def build_split(split: str, spec: MiniSpec, packages_root: str | os.PathLike[str
         raise KeyError(f"corpus mini has no split {split!r}; configured: {sorted(spec.splits)}")
     root, out_dir = Path(packages_root), Path(out_dir)
     texts = read_transcripts(transcripts) if transcripts else None
-    sources = select(spec, root, texts)[split]
+    sources = select(spec, root, texts, split)[split]
     split_spec = spec.splits[split]
     # a balanced, shuffled assignment of the language's systems to the split's clips
     rng = np.random.default_rng([spec.seed, _split_seed(split)])
