@@ -118,6 +118,8 @@ def test_spec_errors_name_the_key():
     bad["splits"]["eval_phone"]["systems"] = {"en": ["piper:joe"]}
     with pytest.raises(ValueError, match=r"eval_phone: source fillets_nl is nl, but systems.nl"):
         MiniSpec.from_dict(bad)
+    with pytest.raises(ValueError, match=r"corpora.mini: unknown key\(s\) \['sead'\]"):
+        MiniSpec.from_dict(_spec(sead=1))
     with pytest.raises(ValueError, match=r"eval_phone.channel: 'radio'"):
         MiniSpec.from_dict(_spec(splits={"eval_phone": {**_spec()["splits"]["eval_phone"],
                                                         "channel": "radio"}}))

@@ -35,7 +35,7 @@ import os
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,6 @@ class MiniSpec:
     transcriber: str = "official"
     bad_audio: str = "error"
     packages_dir: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> MiniSpec:
@@ -124,8 +123,11 @@ class MiniSpec:
             raise ValueError(f"corpora.mini.bad_audio: {spec['bad_audio']!r}; use error or skip")
         known = ("seed", "min_seconds", "max_seconds", "spare", "transcriber", "bad_audio",
                  "packages_dir")
-        return cls(splits, **{k: v for k, v in spec.items() if k in known},
-                   extra={k: v for k, v in spec.items() if k not in known})
+        unknown = sorted(set(spec) - set(known))
+        if unknown:
+            raise ValueError(f"corpora.mini: unknown key(s) {unknown}; allowed: "
+                             f"{sorted(known + ('splits',))}")
+        return cls(splits, **spec)
 
 
 def check_speakers(spec: MiniSpec, train: str, evals: list[str]) -> None:
