@@ -20,6 +20,7 @@ from reconfake.corpora.mini import (
     MiniSpec,
     build_split,
     check_speakers,
+    check_split_refs,
     deal,
     official_transcripts,
     read_transcripts,
@@ -131,6 +132,10 @@ def test_check_speakers_refuses_a_train_speaker_in_eval():
     with pytest.raises(ValueError, match=r"splits.dev: bona fide source\(s\) \['fillets_cs', "
                                          r"'fillets_en'\] are also in the training split train"):
         check_speakers(spec, "train", ["dev"])
+    check_split_refs(spec, "mini/train", ["mini/eval_tts", "demo/eval", "mini/eval_phone"])
+    check_split_refs(spec, "demo/train", ["mini/dev"])  # training on another corpus: no check
+    with pytest.raises(ValueError, match=r"mini/eval_x: corpora.mini.splits has no 'eval_x'"):
+        check_split_refs(spec, "mini/train", ["mini/eval_x"])
 
 
 # ----------------------------------------------------------------------------- transcripts

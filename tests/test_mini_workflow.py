@@ -44,3 +44,9 @@ def test_a_train_speaker_in_an_eval_split_stops_the_run(tmp_path):
     assert result.returncode != 0
     assert "corpora.mini.splits.dev: bona fide source(s) ['fillets_cs'] are also in the training " \
            "split train" in result.stdout + result.stderr
+
+
+def test_lint_is_clean_with_mini_enabled(tmp_path):
+    result = _snakemake(["--lint", "--configfile", str(_config(tmp_path, CONFIG))], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr

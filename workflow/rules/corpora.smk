@@ -100,14 +100,11 @@ for _name, _cfg in REAL_CORPORA.items():
 MINI = config["corpora"].get("mini")
 
 if MINI:
-    from reconfake.corpora.mini import MiniSpec, check_speakers
+    from reconfake.corpora.mini import MiniSpec, check_split_refs
 
     MINI_SPEC = {**MINI, "bad_audio": config["audio"]["bad_audio"]}
-    _mini = MiniSpec.from_dict(MINI_SPEC)  # stops a bad spec before any job
-    _mini_refs = [r.split("/")[1] for r in [config["train_set"], *EVAL_SETS.values()]]
-    if config["train_set"].startswith("mini/"):
-        check_speakers(_mini, _mini_refs[0],
-                       [r.split("/")[1] for r in EVAL_SETS.values() if r.startswith("mini/")])
+    # a bad spec, or a training speaker in an eval split, stops the run before any job
+    check_split_refs(MiniSpec.from_dict(MINI_SPEC), config["train_set"], list(EVAL_SETS.values()))
     MINI_PACKAGES = f"{DATA}/mini/packages"
 
     rule mini_packages:
@@ -115,7 +112,7 @@ if MINI:
         output:
             f"{MINI_PACKAGES}/.done",
         params:
-            root=MINI_PACKAGES,
+            root=lambda wc, output: os.path.dirname(output[0]),
             packages_dir=f"--packages-dir {MINI['packages_dir']}" if MINI["packages_dir"] else "",
         log:
             "logs/corpora/mini_packages.log",
@@ -137,7 +134,7 @@ if MINI:
         output:
             f"{DATA}/mini/transcripts.tsv",
         params:
-            root=MINI_PACKAGES,
+            root=lambda wc, input: os.path.dirname(input[0]),
             spec=as_json(MINI_SPEC),
         log:
             "logs/corpora/mini_transcripts.log",
@@ -159,7 +156,7 @@ if MINI:
         output:
             f"{DATA}/mini/{{split}}.parquet",
         params:
-            root=MINI_PACKAGES,
+            root=lambda wc, input: os.path.dirname(input.packages),
             spec=as_json(MINI_SPEC),
             out_dir=lambda wc, output: os.path.dirname(output[0]),
         log:

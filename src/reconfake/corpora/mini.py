@@ -141,6 +141,19 @@ def check_speakers(spec: MiniSpec, train: str, evals: list[str]) -> None:
                              "speakers: deal them to dev or to another eval split instead")
 
 
+def check_split_refs(spec: MiniSpec, train_set: str, eval_sets: list[str]) -> None:
+    """:func:`check_speakers` for the config's ``<corpus>/<split>`` references: every ``mini``
+    split they name must exist, and a ``mini`` eval split must not share ``mini`` training
+    speakers."""
+    refs = [r.split("/", 1) for r in [train_set, *eval_sets]]
+    for corpus, split in refs:
+        if corpus == CORPUS and split not in spec.splits:
+            raise ValueError(f"{corpus}/{split}: corpora.mini.splits has no {split!r}; "
+                             f"configured: {sorted(spec.splits)}")
+    if refs[0][0] == CORPUS:
+        check_speakers(spec, refs[0][1], [s for c, s in refs[1:] if c == CORPUS])
+
+
 # ----------------------------------------------------------------------------- packages
 
 
