@@ -174,9 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_demo_corpus)
 
+    from reconfake.corpora.cli import add_mini_subcommands
     from reconfake.corpora.cli import add_subcommands as add_corpus_subcommands
 
     add_corpus_subcommands(sub)  # download, register, prepare
+    add_mini_subcommands(sub)  # mini-packages, mini-transcripts, mini-corpus
 
     s = sub.add_parser("backends", help="list reconstruction backends and their options")
     s.set_defaults(func=cmd_backends)

@@ -93,3 +93,81 @@ for _name, _cfg in REAL_CORPORA.items():
             f"{ENVS}/corpora.yaml"
         shell:
             "python -m reconfake {params.args} > {log} 2>&1"
+
+
+# Corpus mini: Debian packages (human speech, flite) -> transcripts of the dealt Asterisk
+# prompts -> one manifest per split, each bona fide clip beside a TTS clip of the same text.
+MINI = config["corpora"].get("mini")
+
+if MINI:
+    from reconfake.corpora.mini import MiniSpec, check_split_refs
+
+    MINI_SPEC = {**MINI, "bad_audio": config["audio"]["bad_audio"]}
+    # a bad spec, or a training speaker in an eval split, stops the run before any job
+    check_split_refs(MiniSpec.from_dict(MINI_SPEC), config["train_set"], list(EVAL_SETS.values()))
+    MINI_PACKAGES = f"{DATA}/mini/packages"
+
+    rule mini_packages:
+        """Fetch, verify and unpack the pinned Debian packages of corpus mini."""
+        output:
+            f"{MINI_PACKAGES}/.done",
+        params:
+            root=lambda wc, output: os.path.dirname(output[0]),
+            packages_dir=f"--packages-dir {MINI['packages_dir']}" if MINI["packages_dir"] else "",
+        log:
+            "logs/corpora/mini_packages.log",
+        benchmark:
+            "benchmarks/corpora/mini_packages.tsv"
+        localrule: True
+        resources:
+            mem_mb=1000,
+            disk_mb=700,
+        conda:
+            f"{ENVS}/corpora.yaml"
+        shell:
+            "python -m reconfake mini-packages --root {params.root} {params.packages_dir} > {log} 2>&1"
+
+    rule mini_transcripts:
+        """Texts of the Asterisk prompts that the deal uses (official list or Whisper)."""
+        input:
+            f"{MINI_PACKAGES}/.done",
+        output:
+            f"{DATA}/mini/transcripts.tsv",
+        params:
+            root=lambda wc, input: os.path.dirname(input[0]),
+            spec=as_json(MINI_SPEC),
+        log:
+            "logs/corpora/mini_transcripts.log",
+        benchmark:
+            "benchmarks/corpora/mini_transcripts.tsv"
+        resources:
+            mem_mb=2000,
+        conda:
+            f"{ENVS}/corpora.yaml"
+        shell:
+            "python -m reconfake --threads {threads} mini-transcripts --root {params.root} "
+            "--spec {params.spec:q} --out {output} > {log} 2>&1"
+
+    rule prepare_mini:
+        """One split of corpus mini: its recordings and TTS spoofs of the same texts."""
+        input:
+            packages=f"{MINI_PACKAGES}/.done",
+            transcripts=f"{DATA}/mini/transcripts.tsv",
+        output:
+            f"{DATA}/mini/{{split}}.parquet",
+        params:
+            root=lambda wc, input: os.path.dirname(input.packages),
+            spec=as_json(MINI_SPEC),
+            out_dir=lambda wc, output: os.path.dirname(output[0]),
+        log:
+            "logs/corpora/mini_{split}.log",
+        benchmark:
+            "benchmarks/corpora/mini_{split}.tsv"
+        resources:
+            mem_mb=1500,
+        conda:
+            f"{ENVS}/corpora.yaml"
+        shell:
+            "python -m reconfake --threads {threads} mini-corpus --split {wildcards.split} "
+            "--spec {params.spec:q} --packages {params.root} --transcripts {input.transcripts} "
+            "--out-dir {params.out_dir} > {log} 2>&1"

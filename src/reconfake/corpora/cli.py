@@ -85,3 +85,61 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                    help="a count that differs from the corpus' published counts is an error")
     s.add_argument("--options", type=_json, default=None,
                    help="JSON corpus options (default: as recorded by download/register)")
+
+
+# ----------------------------------------------------------------------------- corpus mini
+
+
+def cmd_mini_packages(args: argparse.Namespace) -> int:
+    from reconfake.corpora.mini import unpack_all
+
+    unpack_all(args.root, args.packages_dir)
+    return 0
+
+
+def cmd_mini_transcripts(args: argparse.Namespace) -> int:
+    from reconfake.corpora.mini import MiniSpec, transcribe_prompts
+
+    transcribe_prompts(MiniSpec.from_dict(args.spec), args.root, args.out, args.batch_size)
+    return 0
+
+
+def cmd_mini_corpus(args: argparse.Namespace) -> int:
+    from reconfake.corpora.mini import MiniSpec, build_split
+
+    build_split(args.split, MiniSpec.from_dict(args.spec), args.packages, args.out_dir,
+                args.transcripts)
+    return 0
+
+
+def add_mini_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mini-packages``, ``mini-transcripts`` and ``mini-corpus`` (corpus ``mini``)."""
+    s = subparsers.add_parser(
+        "mini-packages", help="fetch, verify and unpack the Debian packages of corpus mini",
+        description="Fetch every pinned .deb of corpus mini (from --packages-dir, apt-get "
+                    "download or a Debian mirror), check size and SHA-256, unpack each into "
+                    "ROOT/<package>/ and write ROOT/.done.")
+    s.add_argument("--root", required=True, help="where the packages are unpacked")
+    s.add_argument("--packages-dir", help="folder or URL holding the .deb files")
+    s.set_defaults(func=cmd_mini_packages)
+
+    s = subparsers.add_parser(
+        "mini-transcripts", help="transcribe the Asterisk prompts that corpus mini deals",
+        description="Deal the recordings (independent of any transcript) and write the texts "
+                    "of the dealt Asterisk prompts, official or by Whisper, to a TSV.")
+    s.add_argument("--root", required=True, help="the unpacked packages (mini-packages --root)")
+    s.add_argument("--spec", type=_json, required=True, help="JSON: the corpora.mini config")
+    s.add_argument("--out", required=True, help="TSV to write (file, text)")
+    s.add_argument("--batch-size", type=int, default=8, help="Whisper batch size")
+    s.set_defaults(func=cmd_mini_transcripts)
+
+    s = subparsers.add_parser(
+        "mini-corpus", help="build one split of corpus mini (bona fide + TTS spoofs)",
+        description="Write OUT_DIR/<split>/*.flac and OUT_DIR/<split>.parquet: the split's "
+                    "recordings and, for each, a TTS system speaking the same text.")
+    s.add_argument("--split", required=True)
+    s.add_argument("--spec", type=_json, required=True, help="JSON: the corpora.mini config")
+    s.add_argument("--packages", required=True, help="the unpacked packages")
+    s.add_argument("--transcripts", help="TSV from mini-transcripts (needed for allison)")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_mini_corpus)

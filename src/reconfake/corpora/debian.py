@@ -64,6 +64,11 @@ PACKAGES: dict[str, DebPackage] = {p.name: p for p in (
                "pool/main/a/asterisk-core-sounds/asterisk-core-sounds-en-g722_1.6.1-1_all.deb",
                10565860, "38c5261820b406dcb0ecb37675720da2b0864850690690352ca52707eb623806",
                "CC-BY-SA-3.0"),
+    # the metapackage's docs hold core-sounds-en.txt.gz, the prompts' official transcripts
+    DebPackage("asterisk-core-sounds-en", "1.6.1-1",
+               "pool/main/a/asterisk-core-sounds/asterisk-core-sounds-en_1.6.1-1_all.deb",
+               22844, "973e797d28e37fa6ca3c0a9d6fa717e77cf1268ae916bf09fd3503113cdffa50",
+               "CC-BY-SA-3.0"),
     DebPackage("fillets-ng-data", "1.0.1-1.1",
                "pool/main/f/fillets-ng-data/fillets-ng-data_1.0.1-1.1_all.deb",
                70633484, "25de89afd8b1adf7bcace8290248a6a22c89cd42300317e69000e162c032cf84",
