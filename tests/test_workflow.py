@@ -70,11 +70,11 @@ def test_dry_run_default_config_job_counts(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = _job_counts(result.stdout)
     assert counts == {
-        "prepare_demo": 4, "fit_mel_diffusion": 1, "reconstruct_opus": 2,
-        "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "train_model": 6,
-        "score": 12, "reconstruct_dev_opus": 1, "reconstruct_dev_world": 1,
+        "mini_packages": 1, "mini_transcripts": 1, "prepare_mini": 4, "fit_mel_diffusion": 1,
+        "reconstruct_opus": 2, "reconstruct_world": 2, "reconstruct_mel_diffusion": 2,
+        "train_model": 6, "score": 12, "reconstruct_dev_opus": 1, "reconstruct_dev_world": 1,
         "reconstruct_dev_mel_diffusion": 1, "score_hardness": 4, "hardness": 1,
-        "report": 1, "study_info": 1, "all": 1, "total": 40,
+        "report": 1, "study_info": 1, "all": 1, "total": 42,
     }
 
 
@@ -94,8 +94,9 @@ def test_ablations_and_subset_targets(tmp_path):
     assert '"aggregation": "softmax"' in plan
     shards_only = _run(["all_shards", "-n", "--quiet", "rules", "--cores", "8"], tmp_path)
     assert _job_counts(shards_only.stdout) == {
-        "prepare_demo": 1, "fit_mel_diffusion": 1, "reconstruct_opus": 2,
-        "reconstruct_world": 2, "reconstruct_mel_diffusion": 2, "all_shards": 1, "total": 9}
+        "mini_packages": 1, "mini_transcripts": 1, "prepare_mini": 1, "fit_mel_diffusion": 1,
+        "reconstruct_opus": 2, "reconstruct_world": 2, "reconstruct_mel_diffusion": 2,
+        "all_shards": 1, "total": 11}
 
 
 def test_slurm_profile_plans_the_same_jobs(tmp_path):
