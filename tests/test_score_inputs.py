@@ -107,3 +107,13 @@ def test_clip_that_fails_to_decode_fully_is_skipped(tmp_path):
                           eval_samples=4000, batch_size=2)
     assert result.rows == 2 and [name for name, _ in result.failures] == [str(folder / "silent.wav")]
     assert [r["utt_id"] for r in csv.DictReader((tmp_path / "s.csv").open())] == ["ok", "ok2"]
+
+
+def test_probe_audio_reads_headers_only(tmp_path):
+    from reconfake.audio import AudioError, probe_audio
+
+    assert probe_audio(clip(tmp_path / "x.flac")) == (SR, int(0.4 * SR))
+    (tmp_path / "prompt.g722").write_bytes(b"\x00" * 100)  # raw G.722: no header to read
+    assert probe_audio(tmp_path / "prompt.g722") == (16000, 200)
+    with pytest.raises(AudioError, match="file not found"):
+        probe_audio(tmp_path / "gone.wav")

@@ -41,8 +41,8 @@ class ScoreResult:
 
 
 def _settings(checkpoint: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
-    """What a partial score file must have been written with to be resumed: the options and
-    the checkpoint's identity (path, size, modification time; hashing would read it all)."""
+    """What a partial score file must have been written with to be resumed: the options (inputs
+    included) and the checkpoint's identity (path, size, modification time; hashing would read it all)."""
     path = Path(checkpoint)
     try:
         stat = path.stat()
@@ -68,9 +68,13 @@ def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
     fields = ["utt_id", "score"] + (["label", "attack"] if has_labels else []) + \
         (["corpus"] if corpus else [])
     expected = {e.item.utt_id: _row(e, None, has_labels, corpus) for e in entries}
+    # The inputs count (folders a/ and b/ holding the same file names give the same trial ids),
+    # and so does the feature cache (float16 features score a little differently); the device
+    # and batch size do not: they change scores by float noise only, not worth hours of work.
     partial = PartialScores(output, fields, _settings(
         checkpoint, architecture=architecture, eval_samples=eval_samples,
-        sample_rate=sample_rate))
+        sample_rate=sample_rate, inputs=sorted(os.path.abspath(p) for p in inputs),
+        feature_cache=os.path.abspath(feature_cache) if feature_cache else None))
     done = partial.resume(expected)
     todo = len(entries) - len(done)
     log.info("scoring %d clip(s) from %d input(s) into %s (%d already scored)", len(entries),
