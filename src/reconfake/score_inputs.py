@@ -101,7 +101,7 @@ def collect_entries(inputs: Iterable[str | os.PathLike[str]]) -> list[Entry]:
     for p in paths:
         if not p.exists():
             problems.append(f"{p}: no such file or folder to score; check the path")
-    audio_inputs = [p for p in paths if p.exists() and p.suffix != ".parquet"]
+    audio_inputs = [p for p in paths if p.is_dir() or (p.exists() and p.suffix != ".parquet")]
     root = _common_root(audio_inputs)
     entries: list[Entry] = []
     for p in paths:
