@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import reconfake.train as train_module
+from reconfake.audio import write_audio
 from reconfake.cli import main
 from reconfake.detector.inference import load_checkpoint
 from reconfake.train import train_detector
@@ -90,10 +91,11 @@ def test_score_reports_bad_files_and_carries_on(tmp_path, corpus, capsys):
     from reconfake.manifest import read_manifest
     for row in read_manifest(dev)[:2]:
         shutil.copy(row.path, folder)
-    (folder / "broken.wav").write_bytes(b"RIFFnonsense")
+    # its header reads (so the up-front input check passes) but the audio is unusable
+    write_audio(folder / "silent.wav", np.zeros(8000, dtype=np.float32), 16000)
     out = tmp_path / "s.csv"
     assert main(["score", "--checkpoint", str(model), "--output", str(out), str(folder)]) == 1
-    assert "broken.wav" in capsys.readouterr().err
+    assert "silent.wav" in capsys.readouterr().err
     assert len(list(csv.DictReader(out.open()))) == 2
 
 

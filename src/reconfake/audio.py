@@ -118,3 +118,22 @@ def write_audio(path: str | os.PathLike[str], x: np.ndarray, sample_rate: int,
         if subtype.startswith("PCM"):
             data = np.clip(data, -1.0, 1.0)
         sf.write(str(tmp), data, sample_rate, format=fmt, subtype=subtype)
+
+
+def probe_audio(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(rate, frames)`` from a file's header, without decoding the audio (a cheap check that
+    a file is audio at all); raises :class:`AudioError` naming the file. Raw G.722 has no
+    header: it only has to exist and not be empty."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: file not found; check the path")
+    if path.suffix.lower() == ".g722":
+        if path.stat().st_size == 0:
+            raise AudioError(f"{path}: empty G.722 file; re-extract or remove it")
+        return 16000, path.stat().st_size * 2  # 64 kbit/s: one byte per two 16 kHz samples
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises several types for non-audio input
+        raise AudioError(f"{path}: not a readable audio file ({exc}); re-extract or remove it") \
+            from exc
+    return int(info.samplerate), int(info.frames)

@@ -225,7 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--feature-cache", metavar="DIR",
                    help="reuse/store frozen front-end features here (ssl_aasist; shared by "
                         "models with the same front-end)")
-    s.add_argument("inputs", nargs="+", help="audio files, folders, manifests or shards")
+    s.add_argument("inputs", nargs="+",
+                   help="audio files, folders, manifests or shards; an audio file's trial id is "
+                        "its path relative to the inputs' common folder, without extension")
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("evaluate", help="EER of a score file")

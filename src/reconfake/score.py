@@ -1,38 +1,33 @@
 """``reconfake score``: score audio files, folders, manifests or shards with a checkpoint.
 
 Follows the official ASVspoof evaluation protocol: mono, 16 kHz, the first ``eval_samples``
-samples (64 600 by default), repeated when shorter; score = bona fide logit. A clip that
-cannot be decoded is reported by name and skipped; the caller exits non-zero if any failed.
+samples (64 600 by default), repeated when shorter; score = bona fide logit.
+
+Inputs are expanded and checked before the checkpoint loads (:mod:`reconfake.score_inputs`:
+unique trial ids, every problem reported at once). A clip whose header reads but whose audio
+cannot be used (silent, corrupt samples) is reported by name and skipped; the caller exits
+non-zero if any failed. Scores are appended to ``<output>.partial`` batch by batch and a run
+started again with the same output resumes it (:mod:`reconfake.score_partial`).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from reconfake.audio import AudioError
-from reconfake.detector.data import (
-    AudioStore,
-    Item,
-    fixed_crop,
-    items_from_manifest,
-    items_from_shard,
-    list_audio_files,
-    stack,
-)
+from reconfake.detector.data import AudioStore, Item, fixed_crop, stack
 from reconfake.detector.feature_cache import FeatureCache
 from reconfake.detector.inference import bonafide_scores, load_checkpoint, resolve_device
-from reconfake.fileio import atomic_path
 from reconfake.progress import Progress
+from reconfake.score_inputs import Entry, collect_entries
+from reconfake.score_partial import PartialScores
 
 log = logging.getLogger("reconfake")
 
@@ -45,25 +40,16 @@ class ScoreResult:
     failures: list[tuple[str, str]]
 
 
-def _is_shard(path: Path) -> bool:
-    return b"reconfake" in (pq.read_schema(path).metadata or {})
-
-
-def expand_inputs(inputs: list[str]) -> Iterator[tuple[Item, dict[str, Any]]]:
-    """Items to score from files, folders, manifests and shards, with label/attack if known."""
-    for raw in inputs:
-        path = Path(raw)
-        if path.is_dir():
-            for f in list_audio_files(path):
-                yield Item(f.stem, -1, "", f.stem, str(f)), {}
-        elif path.suffix == ".parquet":
-            items = items_from_shard(path) if _is_shard(path) else items_from_manifest(path)
-            for it in items:
-                yield it, {"label": "bonafide" if it.label == 1 else "spoof", "attack": it.attack}
-        elif path.exists():
-            yield Item(path.stem, -1, "", path.stem, str(path)), {}
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder to score")
+def _settings(checkpoint: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+    """What a partial score file must have been written with to be resumed: the options (inputs
+    included) and the checkpoint's identity (path, size, modification time; hashing would read it all)."""
+    path = Path(checkpoint)
+    try:
+        stat = path.stat()
+        identity = [stat.st_size, stat.st_mtime_ns]
+    except OSError:
+        identity = None  # load_checkpoint reports it
+    return {"checkpoint": os.path.abspath(path), "checkpoint_stat": identity, **options}
 
 
 def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
@@ -71,10 +57,51 @@ def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
                  eval_samples: int = 64600, batch_size: int = 16, sample_rate: int = 16000,
                  corpus: str | None = None, device: str = "auto",
                  feature_cache: str | os.PathLike[str] | None = None) -> ScoreResult:
-    """Score ``inputs`` and write ``output`` CSV (utt_id, score[, label, attack, corpus]);
-    ``device`` auto scores on CUDA when there is one. With ``feature_cache`` (a model with a
-    frozen front-end only), front-end features are read from / written to that cache, which
-    models with the same front-end share (training uses the same layout)."""
+    """Score ``inputs`` and write ``output`` CSV (utt_id, score[, label, attack, corpus]),
+    rows in input order; ``device`` auto scores on CUDA when there is one. With
+    ``feature_cache`` (a model with a frozen front-end only), front-end features are read from /
+    written to that cache, which models with the same front-end share (training uses the same
+    layout). Raises :class:`reconfake.score_inputs.InputError` before loading the checkpoint
+    when any input is missing or unreadable or two clips share a trial id."""
+    entries = collect_entries(inputs)
+    has_labels = any(e.extra for e in entries)
+    fields = ["utt_id", "score"] + (["label", "attack"] if has_labels else []) + \
+        (["corpus"] if corpus else [])
+    expected = {e.item.utt_id: _row(e, None, has_labels, corpus) for e in entries}
+    # The inputs count (folders a/ and b/ holding the same file names give the same trial ids),
+    # and so does the feature cache (float16 features score a little differently); the device
+    # and batch size do not: they change scores by float noise only, not worth hours of work.
+    partial = PartialScores(output, fields, _settings(
+        checkpoint, architecture=architecture, eval_samples=eval_samples,
+        sample_rate=sample_rate, inputs=sorted(os.path.abspath(p) for p in inputs),
+        feature_cache=os.path.abspath(feature_cache) if feature_cache else None))
+    done = partial.resume(expected)
+    todo = len(entries) - len(done)
+    log.info("scoring %d clip(s) from %d input(s) into %s (%d already scored)", len(entries),
+             len(inputs), output, len(done))
+    failures: list[tuple[str, str]] = []
+    with partial:
+        if todo:
+            failures = _score_pending(checkpoint, architecture, device, feature_cache, entries,
+                                      partial, eval_samples, batch_size, sample_rate,
+                                      has_labels, corpus)
+    rows = partial.finish([e.item.utt_id for e in entries])
+    return ScoreResult(rows, failures)
+
+
+def _row(entry: Entry, score: float | None, has_labels: bool, corpus: str | None) -> list[str]:
+    """A score file row; without ``score``, the row less its score column."""
+    values = [entry.item.utt_id] + ([] if score is None else [f"{float(score):.6f}"])
+    if has_labels:
+        values += [entry.extra.get("label", ""), entry.extra.get("attack", "")]
+    return values + ([corpus] if corpus else [])
+
+
+def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None, device: str,
+                   feature_cache: str | os.PathLike[str] | None, entries: list[Entry],
+                   partial: PartialScores, eval_samples: int, batch_size: int, sample_rate: int,
+                   has_labels: bool, corpus: str | None) -> list[tuple[str, str]]:
+    """Load the model and append the rows :attr:`PartialScores.lines` lacks; the failures."""
     model, _ = load_checkpoint(checkpoint, architecture)
     model.to(resolve_device(device))
     cache = None
@@ -83,44 +110,40 @@ def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
             raise ValueError(f"{checkpoint}: --feature-cache needs a model with a frozen "
                              "front-end (ssl_aasist)")
         cache = FeatureCache(feature_cache, model.cache_key())
-    entries = list(expand_inputs(inputs))
     store = AudioStore(sample_rate, cache=False)
-    has_labels = any(extra for _, extra in entries)
-    fields = ["utt_id", "score"] + (["label", "attack"] if has_labels else []) + \
-        (["corpus"] if corpus else [])
     failures: list[tuple[str, str]] = []
-    progress = Progress("scoring", len(entries), "clips")
-    rows = 0
-    with atomic_path(output) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for start in range(0, len(entries), batch_size):
-            chunk, waves = [], []
-            for item, extra in entries[start:start + batch_size]:
-                if cache is not None and cache.path(item, eval_samples).exists():
-                    waves.append(None)
-                    chunk.append((item, extra))
-                    continue
-                try:
-                    waves.append(fixed_crop(store.load(item), eval_samples))
-                    chunk.append((item, extra))
-                except AudioError as exc:
-                    failures.append((item.path, str(exc)))
+    progress = Progress("scoring", len(entries) - len(partial.lines), "clips")
+    log.info(progress.line())
+    # Batches are fixed slices of the input order, and a slice with anything left to score is
+    # scored whole: batch composition then matches an uninterrupted run, and so do the scores
+    # to the last bit (batched kernels may round differently for another batch).
+    for start in range(0, len(entries), batch_size):
+        batch = entries[start:start + batch_size]
+        pending = sum(e.item.utt_id not in partial.lines for e in batch)
+        if not pending:
+            continue
+        ok, waves = [], []
+        for entry in batch:
+            if cache is not None and cache.path(entry.item, eval_samples).exists():
+                waves.append(None)
+                ok.append(entry)
+                continue
+            try:
+                waves.append(fixed_crop(store.load(entry.item), eval_samples))
+                ok.append(entry)
+            except AudioError as exc:
+                if entry.item.utt_id not in partial.lines:
+                    failures.append((entry.item.path, str(exc)))
                     log.error("cannot score %s", exc)
-            if chunk:
-                items = [item for item, _ in chunk]
-                scores = bonafide_scores(model, stack(waves)) if cache is None else \
-                    _cached_scores(model, cache, items, waves, eval_samples)
-                for (item, extra), score in zip(chunk, scores, strict=True):
-                    row = {"utt_id": item.utt_id, "score": f"{float(score):.6f}"}
-                    if has_labels:
-                        row.update(label=extra.get("label", ""), attack=extra.get("attack", ""))
-                    if corpus:
-                        row["corpus"] = corpus
-                    writer.writerow(row)
-                    rows += 1
-            progress.update(len(entries[start:start + batch_size]))
-    return ScoreResult(rows, failures)
+        if ok:
+            items = [e.item for e in ok]
+            scores = bonafide_scores(model, stack(waves)) if cache is None else \
+                _cached_scores(model, cache, items, waves, eval_samples)
+            partial.append([(e.item.utt_id, _row(e, s, has_labels, corpus))
+                            for e, s in zip(ok, scores, strict=True)
+                            if e.item.utt_id not in partial.lines])
+        progress.update(pending)
+    return failures
 
 
 @torch.inference_mode()
