@@ -351,7 +351,7 @@ def download_corpus(spec: CorpusSpec, out_dir: str | os.PathLike[str], *,
             continue
         if archive.extract == "auto":
             volumes = [fetched[v] for v in archive.volumes]
-            safe_extract(path, root, volumes=volumes)
+            safe_extract(path, root, volumes=volumes, nested=archive.nested)
         elif archive.extract == "copy":
             _place_copy(path, root, archive, move=archive.name in downloaded and not keep_archives)
         elif archive.extract == "custom":
@@ -369,7 +369,8 @@ def download_corpus(spec: CorpusSpec, out_dir: str | os.PathLike[str], *,
     marker = out_dir / MARKER
     write_text_atomic(marker, json.dumps({
         "corpus": spec.name, "mode": "download", "root": str(root.absolute()), "mirror": mirror,
-        "options": opts, "archives": [a.name for a in archives], "finished": _now(),
+        "options": opts, "archives": [a.name for a in archives],
+        "urls": {a.name: a.url for a in archives}, "finished": _now(),
     }, indent=1))
     log.info("%s: download complete -> %s", spec.name, marker)
     return marker
