@@ -187,15 +187,33 @@ def test_codecfake_xie_missing_a3_fake_names_the_file(loopback, tmp_path, monkey
     assert "A3.txt:3: " in caplog.text and "A3/p211_003.wav" in caplog.text
 
 
+WU_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _hub_on_loopback(loopback, monkeypatch) -> None:
+    """The Hub's revision and tree APIs and its resolve URLs, served by the loopback server."""
+    monkeypatch.setattr(dl, "HF_TREE_API", loopback.url + "/api/datasets/{repo}/tree/{revision}/{folder}")
+    monkeypatch.setattr(dl, "HF_REVISION_API", loopback.url + "/api/datasets/{repo}/revision/{revision}")
+    monkeypatch.setattr(codecfake_wu, "RESOLVE",
+                        loopback.url + "/datasets/rogertseng/CodecFake/resolve/main/")
+    loopback.json_routes["api/datasets/rogertseng/CodecFake/revision/main"] = {"sha": WU_COMMIT}
+
+
 def test_codecfake_wu_shards_listed_by_the_hub_api(loopback, tmp_path, monkeypatch):
-    shards = build_wu(loopback.root)
-    monkeypatch.setattr(dl, "HF_TREE_API", loopback.url + "/api/datasets/{repo}/tree/main/{folder}")
-    monkeypatch.setattr(codecfake_wu, "RESOLVE", loopback.url + "/")
-    loopback.json_routes["api/datasets/rogertseng/CodecFake/tree/main/data"] = [
+    # files exist only under the resolved commit: fetching "main" would fail
+    shards = build_wu(loopback.root / "datasets" / "rogertseng" / "CodecFake" / "resolve" / WU_COMMIT)
+    _hub_on_loopback(loopback, monkeypatch)
+    loopback.json_routes[f"api/datasets/rogertseng/CodecFake/tree/{WU_COMMIT}/data"] = [
         {"type": "file", "path": name, "size": p.stat().st_size,
          "lfs": {"oid": sha256(p), "size": p.stat().st_size}} for name, p in shards.items()]
     out = tmp_path / "data" / "codecfake_wu"
     assert _run("codecfake_wu", out) == 0  # official source (the Hub), here on loopback
+    marker = json.loads((out / ".downloaded").read_text())
+    assert marker["revisions"] == {"rogertseng/CodecFake": {"requested": "main", "resolved": WU_COMMIT}}
+    assert all(f"/resolve/{WU_COMMIT}/data/" in url for url in marker["urls"].values())
+    meta = read_manifest_metadata(out / "train.parquet")
+    assert json.loads(meta["revisions"])["rogertseng/CodecFake"]["resolved"] == WU_COMMIT
+    assert meta["corpus"] == "codecfake_wu" and meta["mode"] == "download"
     rows = read_manifest(out / "train.parquet")
     assert sorted((r.utt_id, r.label, r.attack, r.speaker) for r in rows) == [
         ("dac_16k_p225_001", "spoof", "dac_16k", "p225"),
@@ -211,10 +229,10 @@ def test_codecfake_wu_shards_listed_by_the_hub_api(loopback, tmp_path, monkeypat
 
 
 def test_codecfake_wu_shard_checksum_from_the_hub_is_checked(loopback, tmp_path, monkeypatch, caplog):
-    shards = build_wu(loopback.root, shards=1)
-    monkeypatch.setattr(dl, "HF_TREE_API", loopback.url + "/api/datasets/{repo}/tree/main/{folder}")
-    monkeypatch.setattr(codecfake_wu, "RESOLVE", loopback.url + "/")
-    loopback.json_routes["api/datasets/rogertseng/CodecFake/tree/main/data"] = [
+    shards = build_wu(loopback.root / "datasets" / "rogertseng" / "CodecFake" / "resolve" / WU_COMMIT,
+                      shards=1)
+    _hub_on_loopback(loopback, monkeypatch)
+    loopback.json_routes[f"api/datasets/rogertseng/CodecFake/tree/{WU_COMMIT}/data"] = [
         {"type": "file", "path": name, "lfs": {"oid": "0" * 64, "size": p.stat().st_size}}
         for name, p in shards.items()]
     assert run_cli(["download", "codecfake_wu", "--out-dir", str(tmp_path / "o"), *FAST]) == 2
@@ -228,6 +246,10 @@ def test_codecfake_wu_http_mirror_needs_num_shards(loopback, tmp_path, caplog):
     assert "set the corpus option num_shards" in caplog.text
     assert _run("codecfake_wu", out, "--mirror", loopback.url, "--options", '{"num_shards": 2}') == 0
     assert len(read_manifest(out / "train.parquet")) == 4
+    # a mirror's commit cannot be checked: the requested revision is recorded as unverified
+    assert "their commit is not verified" in caplog.text
+    revisions = json.loads(read_manifest_metadata(out / "train.parquet")["revisions"])
+    assert revisions == {"rogertseng/CodecFake": {"requested": "main", "resolved": None}}
 
 
 def test_diffssd_with_ljspeech_and_librispeech(loopback, tmp_path, monkeypatch, caplog):

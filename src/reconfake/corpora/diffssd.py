@@ -13,6 +13,12 @@ it is opened whatever its compression. The CSV has the header
     real_speech/ljspeech/<ID>.wav              -> LJSpeech-1.1/wavs/<ID>.wav
     real_speech/librispeech/<subset>/...       -> LibriSpeech/<subset>/...
 
+Option ``revision`` (default ``main``): the Hub revision of ``purdueviperlab/diffssd`` to
+fetch; its full commit id is not in the public material checked (the file listing shows main at
+``c6a83c4``, and ``generated_speech.tar`` was added in commit 3272fa815d1787d584952a084f58a26632ed9b5a),
+so the commit actually fetched is resolved from the Hub and recorded in the download marker and
+the manifests' metadata (``revisions``).
+
 Splits: ``train``, ``val``, ``test`` (the CSV's ``set``). Attack = ``method_name``. Known counts
 (over all three splits): 94 226 rows = 70 000 synthetic + 24 226 real, the real ones 13 100
 LJSpeech + 2 703 dev-clean + 2 864 dev-other + 2 620 test-clean + 2 939 test-other (the
@@ -75,6 +81,8 @@ SPEC = CorpusSpec(
           for subset, digest in LIBRISPEECH.items()),
     ),
     splits=("train", "val", "test"),
+    hf_repo="purdueviperlab/diffssd",
+    options={"revision": "main"},
     known_counts={"all": {"total": sum(REAL_SOURCES.values()) + SYNTHETIC,
                           "bonafide": sum(REAL_SOURCES.values()), "spoof": SYNTHETIC}},
 )

@@ -92,6 +92,10 @@ class CorpusSpec:
     list_archives: Callable[[str | None, Mapping[str, Any]], list[Archive]] | None = None
     unpack: Callable[[Path, Path, Archive], None] | None = None
     note: str = ""
+    # Hugging Face dataset repository the corpus' own files come from; such a corpus has the
+    # option ``revision`` (branch, tag or commit), resolved to a commit before anything is fetched
+    # and recorded in the download marker and the manifests
+    hf_repo: str | None = None
     # split -> what it lacks and why (e.g. clips a label file names that are not distributed);
     # printed in the summary and stored in the split's manifest metadata as ``note``
     split_notes: Mapping[str, str] = field(default_factory=dict)
