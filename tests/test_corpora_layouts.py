@@ -141,11 +141,13 @@ def test_codecfake_xie_current_records(loopback, tmp_path, monkeypatch, capsys, 
     assert "/records/13838106/files/label.zip" in marker["urls"]["label.zip"]
 
 
-def test_codecfake_xie_first_records_still_prepare(loopback, tmp_path, monkeypatch):
+def test_codecfake_xie_first_records_still_prepare(loopback, tmp_path, monkeypatch, caplog):
     files = build_xie(loopback.root, tmp_path / "build", release="2024-05")
     use_fixture_archives(monkeypatch, "codecfake_xie", files)
     use_fixture_counts(monkeypatch, "codecfake_xie", _xie_counts())
     out = tmp_path / "old"
+    assert _run("codecfake_xie", out, "--mirror", str(loopback.root)) == 2  # default: current records
+    assert "the mirror holds train_split.z19" in caplog.text and "release: 2024-05" in caplog.text
     assert _run("codecfake_xie", out, "--mirror", str(loopback.root), "--options",
                 '{"release": "2024-05"}', prepare=("--strict",)) == 0
     assert len(read_manifest(out / "test.parquet")) == 27

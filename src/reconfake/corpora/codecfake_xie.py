@@ -113,6 +113,13 @@ def list_archives(mirror: str | None, options: Mapping[str, Any]) -> list[Archiv
     if release not in RELEASES:
         raise ValueError(f"corpus codecfake_xie: option release={release!r}; use one of {list(RELEASES)} "
                          "(2024-09: the current Zenodo records; 2024-05: the first ones)")
+    if mirror and release == "2024-09":
+        from reconfake.corpora.download import mirror_location
+
+        probe = mirror_location(Archive("train_split.z19", ""), mirror)
+        if isinstance(probe, Path) and probe.is_file():  # 19 volumes: the first records
+            raise ValueError(f"codecfake_xie: the mirror holds {probe.name}, a volume of the first "
+                             "records (19 train volumes); set the corpus option release: 2024-05")
     records = {_record(a) for a in ARCHIVES[release]}
     names = {a.name for a in ARCHIVES[release]}
     chosen = [a for a in SPEC.archives if a.name in names and _record(a) in records]
