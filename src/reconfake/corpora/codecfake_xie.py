@@ -23,7 +23,8 @@ per file; it is fetched and checked for official downloads. Layout after extract
 
 A3 is incomplete as distributed: ``label/A3.txt`` names 99 112 clips, but ``A3.zip`` holds only
 the 49 838 fakes; the 49 274 real AudioCaps clips are not redistributed for copyright reasons
-(the authors point to AudioCaps' YouTube list instead: issue #8, 2024-10-07; also #11). ``prepare`` therefore
+(the authors point to AudioCaps' YouTube list instead: issue #8, answered 2024-10-07; #11 is
+cited for the same by the issue this module was fixed for, not read here). ``prepare`` therefore
 keeps A3's fakes only, logs the real rows it leaves out, and notes it in the A3 manifest. With
 ``a3_bonafide: true`` (real clips fetched by the user and placed in ``A3/`` under the label
 file's names) they are included and required.
@@ -149,7 +150,7 @@ SPEC = CorpusSpec(
     split_notes={
         "A3": (f"fakes only: label/A3.txt also names {A3_REAL} real AudioCaps clips that A3.zip does "
                "not hold (not redistributed for copyright reasons; github.com/xieyuankun/Codecfake "
-               "issues #8, #11); option a3_bonafide: true includes them when supplied"),
+               "issue #8); option a3_bonafide: true includes them when supplied"),
         "test": "C1-C7, A1, A2 (the nine conditions distributed in full); A3 is its own split",
     },
 )
@@ -182,7 +183,7 @@ def _without_undistributed(entries: list[Entry], label_path: Path) -> list[Entry
         present = sum(1 for e in left_out if e.path.is_file())
         log.warning("codecfake_xie/A3: left out %d real clip(s) that %s names (%d of them on disk): "
                     "A3.zip holds only the fakes; the real AudioCaps clips are not redistributed "
-                    "(Codecfake issues #8, #11); set a3_bonafide: true to include supplied ones. "
+                    "(Codecfake issue #8); set a3_bonafide: true to include supplied ones. "
                     "First: %s", len(left_out), label_path, present,
                     names_list([e.path.name for e in left_out], 5))
     return [e for e in entries if e.label != "bonafide"]

@@ -70,7 +70,8 @@ SPEC = CorpusSpec(
     title="DiffSSD (+ LJSpeech and LibriSpeech bona fide)",
     homepage="https://huggingface.co/datasets/purdueviperlab/diffssd",
     licence="CC BY-NC-ND 4.0 (DiffSSD); LJSpeech public domain; LibriSpeech CC BY 4.0",
-    size_on_disk="18.1 GB + 2.7 GB + 0.7 GB archives; about 22 GB extracted (archives deleted)",
+    size_on_disk=("18.1 GB + 2.7 GB + 1.3 GB archives (LibriSpeech: four subsets); about 23 GB extracted "
+                  "(archives deleted)"),
     disk_bytes=45_000_000_000,
     archives=(
         Archive("generated_speech.tar", HF + "generated_speech.tar", size=18_109_329_438,
