@@ -171,8 +171,9 @@ def build_wavefake(www: Path) -> dict[str, Path]:
     for folder in ("ljspeech_melgan_large", "ljspeech_full_band_melgan", "ljspeech_multi_band_melgan",
                    "ljspeech_parallel_wavegan"):
         gen[f"generated_audio/{folder}/{LJ_IDS[0]}_gen.wav"] = clip_bytes("WAV", 22050, seed=40)
-    gen["generated_audio/common_voices_prompts_from_conformer_fastspeech2_pwg_ljspeech/gen_0.wav"] = \
-        clip_bytes("WAV", 22050, seed=50)
+    common = "generated_audio/common_voices_prompts_from_conformer_fastspeech2_pwg_ljspeech"
+    gen[f"{common}/gen_0.wav"] = clip_bytes("WAV", 22050, seed=50)
+    gen[f"{common}/generated/gen_0.wav"] = gen[f"{common}/gen_0.wav"]  # the archive's nested copy
     for folder in ("jsut_multi_band_melgan", "jsut_parallel_wavegan"):
         gen[f"generated_audio/{folder}/BASIC5000_0001_gen.wav"] = clip_bytes("WAV", 24000, seed=60)
     transcript = "BASIC5000_0001:水をマレーシアから買わなくてはならない。\n"
@@ -186,27 +187,49 @@ def build_wavefake(www: Path) -> dict[str, Path]:
 
 
 XIE_SPLITS = ("train", "dev", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "A1", "A2", "A3")
+XIE_TEST = XIE_SPLITS[2:-1]  # C1-C7, A1, A2: A3 is distributed without its real clips
+XIE_NESTED = "data7/xyk/codecfake/upload_zenodo"  # where release 2024-09 split zips hold the inner zip
+XIE_VOLUMES = {"2024-09": 16, "2024-05": 19}
 
 
-def build_xie(www: Path, tmp: Path) -> dict[str, Path]:
+def xie_rows(k: int, split: str) -> list[tuple[str, str, str]]:
+    """Label rows of one split: two fakes and one real clip."""
+    return [(f"F01_p2{k:02d}_001.wav", "fake", "C3" if split in ("train", "dev") else split),
+            (f"F01_SSB{k:04d}0002.wav", "fake", "C5" if split in ("train", "dev") else split),
+            (f"p2{k:02d}_003.wav", "real", "real")]
+
+
+def build_xie(www: Path, tmp: Path, release: str = "2024-09") -> dict[str, Path]:
+    """CodecFake (Xie) as published: ``release`` 2024-09 has 16 train volumes whose zip wraps
+    ``data7/.../upload_zenodo/train.zip`` (dev likewise), 2024-05 has 19 volumes and no wrapper.
+    In both, ``label/A3.txt`` names a real clip that ``A3.zip`` does not hold."""
     labels = {}
     out: dict[str, Path] = {}
     for k, split in enumerate(XIE_SPLITS):
-        names = [(f"F01_p2{k:02d}_001.wav", "fake", "C3" if split in ("train", "dev") else split),
-                 (f"F01_SSB{k:04d}0002.wav", "fake", "C5" if split in ("train", "dev") else split),
-                 (f"p2{k:02d}_003.wav", "real", "real")]
+        names = xie_rows(k, split)
         labels[f"label/{split}.txt"] = "".join(f"{n} {lab} {tag}\n" for n, lab, tag in names).encode()
-        files = {f"{split}/{n}": clip_bytes("WAV", 16000, seed=i) for i, (n, _, _) in enumerate(names)}
-        if split == "train":  # 19 earlier volumes + the .zip, as published
-            full = write_zip(tmp / "train_full.zip", files)
-            out.update({p.name: p for p in split_zip(full, www, "train_split", 19)})
-        elif split == "dev":
-            full = write_zip(tmp / "dev_full.zip", files)
-            out.update({p.name: p for p in split_zip(full, www, "dev_split", 2)})
+        files = {f"{split}/{n}": clip_bytes("WAV", 16000, seed=i) for i, (n, lab, _) in enumerate(names)
+                 if not (split == "A3" and lab == "real")}  # A3's real clips are not distributed
+        if split in ("train", "dev"):
+            if release == "2024-09":  # the split zip holds one more zip, under an absolute-ish path
+                inner = write_zip(tmp / f"{split}.zip", files)
+                files = {f"{XIE_NESTED}/{split}.zip": inner.read_bytes()}
+            full = write_zip(tmp / f"{split}_full.zip", files)
+            volumes = XIE_VOLUMES[release] if split == "train" else 2
+            out.update({p.name: p for p in split_zip(full, www, f"{split}_split", volumes)})
         else:
             out[f"{split}.zip"] = write_zip(www / f"{split}.zip", files)
     out["label.zip"] = write_zip(www / "label.zip", labels)
     return out
+
+
+def use_fixture_counts(monkeypatch, corpus: str, counts: dict[str, dict[str, int]]) -> None:
+    """Replace the corpus' published counts by a fixture's (scaled) ones, so that ``--strict``
+    checks the fixture exactly through the same mechanism as the real corpus."""
+    from reconfake.corpora.registry import corpus_module
+
+    module = corpus_module(corpus)
+    monkeypatch.setattr(module, "SPEC", dataclasses.replace(module.SPEC, known_counts=counts))
 
 
 WU_ROWS = [("p225_001.wav", "spoofing", "p225", "encodec_24k_6bps"),
@@ -242,7 +265,13 @@ DIFFSSD_ROWS = [
     ("real_speech/ljspeech/LJ001-0002.wav", "ljspeech", "real", "real", "val", "0"),
     ("generated_speech/diffgan_tts/librispeech/diffgantts_0003.wav", "diffgan_tts", "tts", "librispeech",
      "val", "1"),
+    ("real_speech/librispeech/dev-other/116/288045/116-288045-0000.flac", "librispeech", "real", "real",
+     "train", "0"),
+    ("real_speech/librispeech/test-other/1688/142285/1688-142285-0000.flac", "librispeech", "real", "real",
+     "test", "0"),
 ]
+DIFFSSD_SOURCES = {"ljspeech": 2, "librispeech/dev-clean": 1, "librispeech/dev-other": 1,
+                   "librispeech/test-clean": 1, "librispeech/test-other": 1}
 
 
 def diffssd_csv(rows=DIFFSSD_ROWS) -> bytes:
@@ -261,12 +290,18 @@ def build_diffssd(www: Path) -> dict[str, Path]:
     dev = {"LibriSpeech/dev-clean/2086/149220/2086-149220-0001.flac": clip_bytes("FLAC", 16000, seed=1),
            "LibriSpeech/dev-clean/2086/149220/2086-149220.trans.txt": b"2086-149220-0001 HELLO\n"}
     test = {"LibriSpeech/test-clean/1089/134686/1089-134686-0000.flac": clip_bytes("FLAC", 16000, seed=2)}
+    dev_other = {"LibriSpeech/dev-other/116/288045/116-288045-0000.flac": clip_bytes("FLAC", 16000, seed=3)}
+    test_other = {"LibriSpeech/test-other/1688/142285/1688-142285-0000.flac":
+                  clip_bytes("FLAC", 16000, seed=4)}
     return {
-        "generated_speech.tar": write_tar(www / "generated_speech.tar", gen),
+        # gzip-compressed under a plain .tar name, as public download scripts (tar -xz) find it
+        "generated_speech.tar": write_tar(www / "generated_speech.tar", gen, "w:gz"),
         "train_val_test_splits.csv": www / "train_val_test_splits.csv",
         "LJSpeech-1.1.tar.bz2": write_tar(www / "LJSpeech-1.1.tar.bz2", ljspeech_files(), "w:bz2"),
         "dev-clean.tar.gz": write_tar(www / "dev-clean.tar.gz", dev, "w:gz"),
+        "dev-other.tar.gz": write_tar(www / "dev-other.tar.gz", dev_other, "w:gz"),
         "test-clean.tar.gz": write_tar(www / "test-clean.tar.gz", test, "w:gz"),
+        "test-other.tar.gz": write_tar(www / "test-other.tar.gz", test_other, "w:gz"),
     }
 
 

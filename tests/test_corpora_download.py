@@ -203,12 +203,16 @@ def test_published_checksum_is_fetched_from_zenodo(loopback, tmp_path, monkeypat
 
 
 def test_published_checksum_from_the_hub_and_a_failed_lookup(loopback, monkeypatch, caplog):
-    monkeypatch.setattr(dl, "HF_TREE_API", loopback.url + "/api/datasets/{repo}/tree/main/{folder}")
+    monkeypatch.setattr(dl, "HF_TREE_API", loopback.url + "/api/datasets/{repo}/tree/{revision}/{folder}")
     dl._PUBLISHED_CACHE.clear()
     loopback.json_routes["api/datasets/org/set/tree/main"] = [
         {"type": "file", "path": "x.tar", "size": 99, "lfs": {"oid": "ab" * 32, "size": 99}}]
+    loopback.json_routes["api/datasets/org/set/tree/" + "c" * 40] = [
+        {"type": "file", "path": "x.tar", "size": 98, "lfs": {"oid": "cd" * 32, "size": 98}}]
     archive = with_published_checksum(Archive("x.tar", "unused", published="hf:org/set"))
     assert (archive.size, archive.sha256) == (99, "ab" * 32)
+    pinned = with_published_checksum(Archive("x.tar", "unused", published="hf:org/set@" + "c" * 40))
+    assert (pinned.size, pinned.sha256) == (98, "cd" * 32)  # the listing of that commit
     missing = with_published_checksum(Archive("y.tar", "unused", published="hf:other/set"))
     assert missing.sha256 is None
     assert "y.tar: could not fetch the published checksum from hf:other/set" in caplog.text
@@ -219,3 +223,18 @@ def test_unknown_mirror_is_named(tmp_path):
         fetch(Archive("a.zip", "unused"), tmp_path, str(tmp_path / "absent"))
     with pytest.raises(DownloadError, match="unsupported scheme 'ftp'"):
         fetch(Archive("a.zip", "unused"), tmp_path, "ftp://example.org/x")
+
+
+def test_hub_revision_is_resolved_and_pinned_in_the_url(loopback, monkeypatch):
+    monkeypatch.setattr(dl, "HF_REVISION_API", loopback.url + "/api/datasets/{repo}/revision/{revision}")
+    loopback.json_routes["api/datasets/org/set/revision/v1.0"] = {"sha": "e" * 40}
+    assert dl.resolve_hf_revision("org/set", "v1.0") == "e" * 40
+    with pytest.raises(DownloadError, match=r"org/set: cannot resolve revision 'nope' at .*revision/nope"):
+        dl.resolve_hf_revision("org/set", "nope", timeout=5)
+    archive = Archive("d/x.tar", "https://huggingface.co/datasets/org/set/resolve/main/d/x.tar",
+                      published="hf:org/set")
+    pinned = dl.at_hf_revision(archive, "org/set", "e" * 40)
+    assert pinned.url == "https://huggingface.co/datasets/org/set/resolve/" + "e" * 40 + "/d/x.tar"
+    assert pinned.published == "hf:org/set@" + "e" * 40
+    other = Archive("LJ.tar.bz2", "https://data.keithito.com/LJ.tar.bz2")
+    assert dl.at_hf_revision(other, "org/set", "e" * 40) == other

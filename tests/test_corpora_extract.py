@@ -166,3 +166,33 @@ def test_split_zip_with_a_missing_volume_is_named(tmp_path):
     with pytest.raises(ArchiveError, match=r"dev_split.zip: a split zip of 3 volumes, but 2 were given"):
         safe_extract(parts[-1], tmp_path / "t", volumes=parts[:1])
     assert _files(tmp_path / "t") == []
+
+
+def test_a_plain_tar_name_may_hold_gzip(tmp_path):
+    """DiffSSD's generated_speech.tar is unpacked with ``tar -xz`` by public scripts."""
+    archive = write_tar(tmp_path / "generated_speech.tar", {"generated_speech/a/x.wav": b"x"}, "w:gz")
+    assert archive.read_bytes()[:2] == b"\x1f\x8b"
+    assert safe_extract(archive, tmp_path / "t") == 1
+    assert (tmp_path / "t" / "generated_speech" / "a" / "x.wav").read_bytes() == b"x"
+
+
+def test_nested_zip_is_unpacked_in_place_of_its_wrapper(tmp_path):
+    inner = write_zip(tmp_path / "train.zip", {"train/a.wav": b"a", "train/b.wav": b"b"})
+    outer = write_zip(tmp_path / "wrap.zip", {"data7/xyk/upload_zenodo/train.zip": inner.read_bytes(),
+                                              "README.txt": b"r"})
+    target = tmp_path / "t"
+    assert safe_extract(outer, target, nested=True) == 3
+    assert _files(target) == ["README.txt", "train", "train/a.wav", "train/b.wav"]
+    # without nested the wrapper stays as it is
+    assert safe_extract(outer, tmp_path / "plain") == 2
+    assert (tmp_path / "plain" / "data7" / "xyk" / "upload_zenodo" / "train.zip").is_file()
+
+
+def test_nested_zip_with_an_unsafe_member_refuses_everything(tmp_path):
+    inner = write_zip(tmp_path / "train.zip", {"train/a.wav": b"a", "../../escaped.wav": b"evil"})
+    outer = write_zip(tmp_path / "wrap.zip", {"data7/train.zip": inner.read_bytes()})
+    target = tmp_path / "sandbox" / "t"
+    target.parent.mkdir()
+    with pytest.raises(UnsafeArchiveError, match=r"train.zip: refusing to extract anything"):
+        safe_extract(outer, target, nested=True)
+    assert _files(tmp_path / "sandbox") == [] and not (tmp_path / "escaped.wav").exists()

@@ -278,3 +278,40 @@ def test_scoring_through_the_feature_cache(tmp_path, corpus, monkeypatch):
                  "--eval-samples", "8000", "--feature-cache", str(tmp_path / "cache"),
                  str(train)]) == 0
     assert again.read_text() == cached.read_text()
+
+
+def test_hub_frontend_goes_through_the_backends_resolver_with_the_pin(monkeypatch):
+    """XLS-R 300M without a revision asks for the pinned safetensors commit; other ids get the
+    revision given; a resolver error (offline, not cached) becomes FrontendUnavailable."""
+    from reconfake.detector import ssl_frontend
+    from reconfake.paradigms import hf_loading
+    from reconfake.paradigms.registry import BackendError
+
+    asked = []
+
+    def fake_resolve(name, model, revision=None, *args, kind="backend", **kwargs):
+        asked.append((model, revision, kind))
+        raise BackendError(f"{kind} {name}: cannot load model {model!r}: not cached")
+
+    monkeypatch.setattr(hf_loading, "resolve_model", fake_resolve)
+    for source, revision in ((ssl_frontend.XLSR_300M, None), ("someone/w2v", None), ("someone/w2v", "v1")):
+        with pytest.raises(FrontendUnavailable, match="front-end .*not cached; the offline default is "
+                                                      "frontend: tiny-random"):
+            load_wav2vec2(source, revision)
+    assert asked == [(ssl_frontend.XLSR_300M, "081af4b2d98de3a437a3d2b4b7f9530f4a543097", "front-end"),
+                     ("someone/w2v", None, "front-end"), ("someone/w2v", "v1", "front-end")]
+
+
+def test_hub_frontend_loads_safetensors_from_a_snapshot(tmp_path, monkeypatch):
+    from reconfake.paradigms import hf_loading
+
+    twin = tiny_wav2vec2(**TINY, seed=5)
+    snapshot = tmp_path / "snap" / "c"
+    twin.save_pretrained(snapshot)
+    commit = "f" * 40
+    monkeypatch.setattr(hf_loading, "resolve_model",
+                        lambda name, model, revision=None, *a, kind="backend", **k:
+                        hf_loading.ModelSource(model, snapshot, revision, commit, local=False))
+    loaded = load_wav2vec2("someone/w2v", "v1")
+    assert frontend_fingerprint(loaded) == frontend_fingerprint(twin)
+    assert loaded.reconfake_revision == commit

@@ -9,7 +9,7 @@ the first bad one.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,14 +74,39 @@ def validate_rows(rows: Sequence[dict], source: str) -> None:
         seen[row["utt_id"]] = i
 
 
-def write_manifest(rows: Sequence[ClipRow | dict], path: str | os.PathLike[str]) -> None:
-    """Validate and write ``rows`` to ``path`` atomically, sorted by utt_id."""
+METADATA_PREFIX = "reconfake."  # key prefix of a manifest's own Parquet key-value metadata
+
+
+def write_manifest(rows: Sequence[ClipRow | dict], path: str | os.PathLike[str],
+                   metadata: Mapping[str, str] | None = None) -> None:
+    """Validate and write ``rows`` to ``path`` atomically, sorted by utt_id.
+
+    ``metadata`` (e.g. the source revision a corpus was fetched at, or what a split lacks and
+    why) is stored in the file's Parquet key-value metadata as ``reconfake.<key>``.
+    """
     dicts = [asdict(r) if isinstance(r, ClipRow) else dict(r) for r in rows]
     validate_rows(dicts, str(path))
     dicts.sort(key=lambda r: r["utt_id"])
-    table = pa.Table.from_pylist(dicts, schema=MANIFEST_SCHEMA)
+    schema = MANIFEST_SCHEMA
+    if metadata:
+        schema = schema.with_metadata({f"{METADATA_PREFIX}{k}": str(v) for k, v in metadata.items()})
+    table = pa.Table.from_pylist(dicts, schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+
+
+def read_manifest_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``reconfake.<key>`` metadata :func:`write_manifest` stored, without the prefix."""
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{path}: manifest not found; run the corpus preparation first") from exc
+    out = {}
+    for key, value in raw.items():
+        name = key.decode("utf-8", "replace")
+        if name.startswith(METADATA_PREFIX):
+            out[name[len(METADATA_PREFIX):]] = value.decode("utf-8", "replace")
+    return out
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[ClipRow]:

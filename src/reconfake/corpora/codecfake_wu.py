@@ -11,6 +11,10 @@ their sha256 come from the Hub API; a mirror folder is listed directly, an http 
     audio/<codec_name>/<file>          (bona fide clips under audio/genuine/ when unnamed)
     index/<shard>.csv                  file,label,speaker_id,codec_name
 
+Option ``revision`` (default ``main``; no commit is published where this was checked): the Hub
+revision whose shards are listed and fetched; the commit it resolved to is recorded in the
+download marker and the manifest's metadata (``revisions``).
+
 Split: ``train`` (the dataset's only split; the study uses it as an evaluation set).
 Attack = codec name.
 """
@@ -21,6 +25,7 @@ import csv
 import logging
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,7 +72,8 @@ def list_archives(mirror: str | None, options: Mapping[str, Any]) -> list[Archiv
         if not names:
             raise ValueError(f"codecfake_wu: no data/train-*.parquet shards in the mirror {probe}")
         return [Archive(n, RESOLVE + n, extract="custom") for n in names]
-    url = HF_TREE_API.format(repo=REPO, folder="data")
+    url = HF_TREE_API.format(repo=REPO, folder="data",
+                             revision=urllib.parse.quote(str(options.get("revision") or "main"), safe=""))
     try:
         listing = http_json(url)
     except (OSError, ValueError) as exc:
@@ -150,8 +156,9 @@ SPEC = CorpusSpec(
     disk_bytes=110_000_000_000,
     archives=(),
     splits=("train",),
-    options={"num_shards": None},
+    options={"num_shards": None, "revision": "main"},
     known_counts={"train": {"total": 707_872}},
+    hf_repo=REPO,
     list_archives=list_archives,
     unpack=unpack,
 )

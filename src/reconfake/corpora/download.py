@@ -36,7 +36,9 @@ log = logging.getLogger("reconfake")
 USER_AGENT = "reconfake-corpus-download/0.1"
 CHUNK = 1 << 20
 ZENODO_API = "https://zenodo.org/api/records/{record}"
-HF_TREE_API = "https://huggingface.co/api/datasets/{repo}/tree/main/{folder}"
+HF_TREE_API = "https://huggingface.co/api/datasets/{repo}/tree/{revision}/{folder}"
+HF_REVISION_API = "https://huggingface.co/api/datasets/{repo}/revision/{revision}"
+HF_DEFAULT_REVISION = "main"
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 STATE_DIR = ".reconfake"  # per-archive extraction markers inside the corpus root
 
@@ -101,6 +103,7 @@ def with_published_checksum(archive: Archive, timeout: float = 30.0) -> Archive:
     if not archive.published or archive.md5 or archive.sha256:
         return archive
     kind, _, ident = archive.published.partition(":")
+    ident, _, revision = ident.partition("@")  # hf:<repo>@<revision>
     try:
         if kind == "zenodo":
             url = ZENODO_API.format(record=ident)
@@ -113,7 +116,9 @@ def with_published_checksum(archive: Archive, timeout: float = 30.0) -> Archive:
                                    md5=digest if algo == "md5" else None)
         elif kind == "hf":
             folder = os.path.dirname(archive.name)
-            url = HF_TREE_API.format(repo=ident, folder=folder).rstrip("/")
+            url = HF_TREE_API.format(repo=ident, folder=folder,
+                                     revision=urllib.parse.quote(revision or HF_DEFAULT_REVISION,
+                                                                 safe="")).rstrip("/")
             listing = _PUBLISHED_CACHE.get(url) or http_json(url, timeout)
             _PUBLISHED_CACHE[url] = listing
             for item in listing:
@@ -126,6 +131,36 @@ def with_published_checksum(archive: Archive, timeout: float = 30.0) -> Archive:
         log.warning("%s: could not fetch the published checksum from %s (%s); checking its size only",
                     archive.name, archive.published, exc)
     return archive
+
+
+def resolve_hf_revision(repo: str, revision: str, timeout: float = 30.0) -> str:
+    """The commit ``revision`` (branch, tag or commit) of dataset ``repo`` points at now.
+
+    Raises:
+        DownloadError: the Hub cannot be asked or does not know the revision; names both.
+    """
+    url = HF_REVISION_API.format(repo=repo, revision=urllib.parse.quote(revision, safe=""))
+    try:
+        sha = http_json(url, timeout).get("sha")
+    except (OSError, ValueError, AttributeError, http.client.HTTPException) as exc:
+        raise DownloadError(f"{repo}: cannot resolve revision {revision!r} at {url} ({exc}); check the "
+                            "corpus option revision, or use a mirror (its revision is then recorded "
+                            "as given, unverified)") from exc
+    if not isinstance(sha, str) or len(sha) != 40:
+        raise DownloadError(f"{repo}: the Hub answered no commit for revision {revision!r} ({url})")
+    return sha
+
+
+def at_hf_revision(archive: Archive, repo: str, revision: str) -> Archive:
+    """``archive`` fetched from dataset ``repo`` at ``revision`` (its URL and checksum listing)."""
+    marker = f"/datasets/{repo}/resolve/"
+    head, found, tail = archive.url.partition(marker)
+    if not found:
+        return archive  # not a file of that repository (e.g. LJSpeech beside DiffSSD)
+    path = tail.partition("/")[2]  # drop the revision the URL was written with
+    published = f"hf:{repo}@{revision}" if archive.published else None
+    return replace(archive, url=f"{head}{marker}{urllib.parse.quote(revision, safe='')}/{path}",
+                   published=published)
 
 
 def file_digests(path: Path, algorithms: list[str]) -> dict[str, str]:
@@ -324,7 +359,24 @@ def download_corpus(spec: CorpusSpec, out_dir: str | os.PathLike[str], *,
     root = Path(root) if root else out_dir
     archives_dir = Path(archives_dir) if archives_dir else root / "archives"
     opts = spec.resolve_options(options)
-    archives = spec.archives_for(opts, mirror)
+    revisions: dict[str, dict[str, str | None]] = {}
+    listing_opts = opts
+    if spec.hf_repo:
+        requested = str(opts.get("revision") or HF_DEFAULT_REVISION)
+        # official downloads fetch the commit the revision points at now, so that the files
+        # and their checksums come from one commit and a result can name it; a mirror's commit
+        # cannot be checked and is recorded as unverified
+        resolved = resolve_hf_revision(spec.hf_repo, requested, timeout) if mirror is None else None
+        revisions[spec.hf_repo] = {"requested": requested, "resolved": resolved}
+        if resolved:
+            log.info("%s: %s revision %s is commit %s", spec.name, spec.hf_repo, requested, resolved)
+        else:
+            log.warning("%s: files of %s come from the mirror %s; their commit is not verified "
+                        "(recorded as revision %s, unverified)", spec.name, spec.hf_repo, mirror, requested)
+        listing_opts = {**opts, "revision": resolved or requested}
+    archives = spec.archives_for(listing_opts, mirror)
+    if spec.hf_repo:
+        archives = [at_hf_revision(a, spec.hf_repo, listing_opts["revision"]) for a in archives]
     if not archives:
         raise DownloadError(f"{spec.name}: no archives to download (mirror {mirror!r})")
     state = root / STATE_DIR
@@ -351,7 +403,7 @@ def download_corpus(spec: CorpusSpec, out_dir: str | os.PathLike[str], *,
             continue
         if archive.extract == "auto":
             volumes = [fetched[v] for v in archive.volumes]
-            safe_extract(path, root, volumes=volumes)
+            safe_extract(path, root, volumes=volumes, nested=archive.nested)
         elif archive.extract == "copy":
             _place_copy(path, root, archive, move=archive.name in downloaded and not keep_archives)
         elif archive.extract == "custom":
@@ -369,7 +421,8 @@ def download_corpus(spec: CorpusSpec, out_dir: str | os.PathLike[str], *,
     marker = out_dir / MARKER
     write_text_atomic(marker, json.dumps({
         "corpus": spec.name, "mode": "download", "root": str(root.absolute()), "mirror": mirror,
-        "options": opts, "archives": [a.name for a in archives], "finished": _now(),
+        "options": opts, "archives": [a.name for a in archives],
+        "urls": {a.name: a.url for a in archives}, "revisions": revisions or None, "finished": _now(),
     }, indent=1))
     log.info("%s: download complete -> %s", spec.name, marker)
     return marker

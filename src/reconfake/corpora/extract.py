@@ -329,13 +329,16 @@ def _merge_into(src: Path, dest: Path) -> None:
 
 
 def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str],
-                 volumes: Sequence[Path] = ()) -> int:
+                 volumes: Sequence[Path] = (), nested: bool = False) -> int:
     """Validate every member of ``archive``, then extract it into ``dest``.
 
     Args:
         archive: a zip or tar file (the last volume, ``name.zip``, of a split zip).
         dest: the target folder; existing folders are merged, existing files replaced.
         volumes: the earlier volumes of a split zip, in order.
+        nested: the archive wraps further zip archives (one level): each is validated and
+            extracted the same way into ``dest`` and is not kept, nor are the folders that only
+            held it (CodecFake Xie's split zips hold ``data7/.../upload_zenodo/train.zip``).
 
     Returns:
         The number of files extracted.
@@ -358,6 +361,8 @@ def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str],
             count = _extract_zip(archive, volumes, tmp)
         else:
             count = _extract_tar(archive, tmp)
+        if nested and tmp.exists():
+            count += _extract_nested(archive, tmp)
         if tmp.exists():
             _merge_into(tmp, dest)
         ok = True
@@ -368,6 +373,21 @@ def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str],
             dest.rmdir()
     log.info("%s: %d files extracted into %s", archive.name, count, dest)
     return count
+
+
+def _extract_nested(archive: Path, tmp: Path) -> int:
+    """Unpack the zip archives found in ``tmp`` (one level) into ``tmp``; net files added."""
+    added = 0
+    for inner in sorted(p for p in tmp.rglob("*.zip") if p.is_file() and not p.is_symlink()):
+        rel = inner.relative_to(tmp)
+        log.info("%s: unpacking the archive it wraps, %s", archive.name, rel)
+        added += safe_extract(inner, tmp) - 1  # the wrapper file itself goes
+        inner.unlink()
+        folder = inner.parent
+        while folder != tmp and not any(folder.iterdir()):  # folders that only held the wrapper
+            folder.rmdir()
+            folder = folder.parent
+    return added
 
 
 def _extract_zip(archive: Path, volumes: Sequence[Path], tmp: Path) -> int:
@@ -405,9 +425,11 @@ def _extract_zip(archive: Path, volumes: Sequence[Path], tmp: Path) -> int:
 def _tar_mode(path: Path) -> str:
     name = path.name.lower()
     for suffixes, mode in (((".tar.gz", ".tgz"), "r:gz"), ((".tar.bz2", ".tbz2"), "r:bz2"),
-                           ((".tar.xz", ".txz"), "r:xz"), ((".tar",), "r:")):
+                           ((".tar.xz", ".txz"), "r:xz")):
         if name.endswith(suffixes):
             return mode
+    # A plain ``.tar`` name is no promise: DiffSSD's generated_speech.tar is extracted with
+    # ``tar -xz`` by public download scripts, so let tarfile detect any compression.
     return "r:*"
 
 

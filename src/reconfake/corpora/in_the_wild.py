@@ -6,6 +6,10 @@ also at deepfake-total.com/in_the_wild). Layout after extraction::
     release_in_the_wild/meta.csv           header ``file,speaker,label``; label bona-fide|spoof
     release_in_the_wild/<n>.wav            16 kHz WAV
 
+Option ``revision`` (default ``main``; no commit of the dataset is published where this was
+checked): the Hub revision to fetch; the commit it resolved to is recorded in the download marker
+and in the manifest's metadata (``revisions``), so a result names the files it used.
+
 One split, ``eval`` (31 779 clips: 19 963 bona fide, 11 816 spoof). The corpus does not name the
 generator of its spoofs, so their attack is ``unknown``.
 """
@@ -44,6 +48,8 @@ SPEC = CorpusSpec(
     ),
     splits=("eval",),
     known_counts={"eval": {"total": 31_779, "bonafide": 19_963, "spoof": 11_816}},
+    hf_repo="mueller91/In-The-Wild",
+    options={"revision": "main"},
 )
 
 

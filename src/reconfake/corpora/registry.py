@@ -89,4 +89,11 @@ def prepare_manifests(name: str, out_dir: str | os.PathLike[str], root: str | os
         root = marker["root"] if marker else out_dir
     if options is None:
         options = (marker or {}).get("options") or {}
-    return prepare_corpus(module.SPEC, module.collect(root, options), root, out_dir, strict)
+    # provenance a result can name: how the files came, with which options, and for Hugging
+    # Face datasets the commit that was actually fetched
+    metadata = {"options": json.dumps(module.SPEC.resolve_options(options), sort_keys=True)}
+    for key in ("mode", "mirror", "revisions"):
+        if marker and marker.get(key) is not None:
+            value = marker[key]
+            metadata[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return prepare_corpus(module.SPEC, module.collect(root, options), root, out_dir, strict, metadata)

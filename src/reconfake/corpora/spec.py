@@ -31,6 +31,7 @@ log = logging.getLogger("reconfake")
 MARKER = ".downloaded"  # completion marker of the download (or register) step, in the out dir
 SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 LIST_LIMIT = 10  # names shown when reporting missing or extra files
+ALL_SPLITS = "all"  # known_counts key of counts published for the corpus as a whole
 
 
 class PrepareError(ValueError):
@@ -50,6 +51,8 @@ class Archive:
             root as is, e.g. a CSV), ``volume`` (an earlier part of a split zip, read together
             with the archive that lists it in ``volumes``) or ``custom`` (the spec's ``unpack``).
         volumes: names of the earlier volumes (``.z01``...) of a split zip, in order.
+        nested: the archive wraps further zip archives, unpacked in turn (see
+            :func:`reconfake.corpora.extract.safe_extract`).
         option: fetched only when this corpus option is true (e.g. WaveFake's ``jsut``).
         published: where a checksum is published when none is written here:
             ``zenodo:<record id>`` or ``hf:<dataset repo>``; looked up for official downloads.
@@ -62,11 +65,12 @@ class Archive:
     sha256: str | None = None
     extract: str = "auto"
     volumes: tuple[str, ...] = ()
+    nested: bool = False
     option: str | None = None
     published: str | None = None
 
 
-KnownCounts = Mapping[str, int]  # keys: total, bonafide, spoof
+KnownCounts = Mapping[str, int]  # keys: total, bonafide, spoof (per split, or "all" for the corpus)
 Options = Mapping[str, Any] | None  # corpus options, e.g. {"jsut": True} for WaveFake
 
 
@@ -88,6 +92,13 @@ class CorpusSpec:
     list_archives: Callable[[str | None, Mapping[str, Any]], list[Archive]] | None = None
     unpack: Callable[[Path, Path, Archive], None] | None = None
     note: str = ""
+    # Hugging Face dataset repository the corpus' own files come from; such a corpus has the
+    # option ``revision`` (branch, tag or commit), resolved to a commit before anything is fetched
+    # and recorded in the download marker and the manifests
+    hf_repo: str | None = None
+    # split -> what it lacks and why (e.g. clips a label file names that are not distributed);
+    # printed in the summary and stored in the split's manifest metadata as ``note``
+    split_notes: Mapping[str, str] = field(default_factory=dict)
 
     def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults filled in; an unknown option is an error naming the allowed ones."""
@@ -249,9 +260,13 @@ def _check_counts(spec: CorpusSpec, counts: Mapping[str, Counter]) -> list[str]:
     """One line per split whose counts differ from the corpus' published counts."""
     problems = []
     for split, expected in spec.known_counts.items():
-        if split not in counts:
+        if split == ALL_SPLITS and split not in counts:  # counts published for the whole corpus
+            split_counts = sum(counts.values(), Counter())
+        elif split in counts:
+            split_counts = counts[split]
+        else:
             continue
-        got = {"total": sum(counts[split].values()), **counts[split]}
+        got = {"total": sum(split_counts.values()), **split_counts}
         have = {key: got.get(key, 0) for key in expected}
         if have != dict(expected):
             problems.append(f"{spec.name}/{split}: found {_describe(have)}, the corpus has "
@@ -270,6 +285,7 @@ def _summary(spec: CorpusSpec, rows: Mapping[str, list[ClipRow]]) -> str:
         want = spec.known_counts.get(split, {}).get("total")
         lines.append(f"  {split:12s} {len(split_rows):9d} {labels['bonafide']:9d} {labels['spoof']:9d} "
                      f"{hours:8.2f}  {want if want is not None else '-':>9}  {names_list(attacks, 20)}")
+    lines += [f"  note {split}: {spec.split_notes[split]}" for split in rows if split in spec.split_notes]
     return "\n".join(lines)
 
 
@@ -312,7 +328,8 @@ def read_rows(spec: CorpusSpec, split: str, entries: Sequence[Entry], root: Path
 
 
 def prepare_corpus(spec: CorpusSpec, entries: Mapping[str, Sequence[Entry]], root: str | os.PathLike[str],
-                   out_dir: str | os.PathLike[str], strict: bool = False) -> dict[str, Path]:
+                   out_dir: str | os.PathLike[str], strict: bool = False,
+                   metadata: Mapping[str, str] | None = None) -> dict[str, Path]:
     """Check, read and write the manifests of every split; print a summary.
 
     Args:
@@ -321,6 +338,8 @@ def prepare_corpus(spec: CorpusSpec, entries: Mapping[str, Sequence[Entry]], roo
         root: the folder the corpus was extracted to (paths are stored relative to ``out_dir``).
         out_dir: where ``<split>.parquet`` go (``<data_dir>/<corpus>``).
         strict: a mismatch with the corpus' known counts is an error instead of a warning.
+        metadata: provenance stored in every manifest (e.g. the source revision that was
+            fetched); the corpus, split and the split's note (``spec.split_notes``) are added.
 
     Returns:
         split -> manifest path.
@@ -354,7 +373,10 @@ def prepare_corpus(spec: CorpusSpec, entries: Mapping[str, Sequence[Entry]], roo
     paths = {}
     for split, split_rows in rows.items():
         path = out_dir / f"{split}.parquet"
-        write_manifest(split_rows, path)
+        meta = {**(metadata or {}), "corpus": spec.name, "split": split}
+        if split in spec.split_notes:
+            meta["note"] = spec.split_notes[split]
+        write_manifest(split_rows, path, meta)
         paths[split] = path
     print(_summary(spec, rows))
     for problem in problems:

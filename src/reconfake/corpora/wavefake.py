@@ -8,8 +8,14 @@ Source: Zenodo record 5642694, ``generated_audio.zip`` (CC BY-SA 4.0). Layout::
     LJSpeech-1.1/...                              see reconfake.corpora.ljspeech
     jsut_ver1.1/basic5000/{transcript_utf8.txt,wav/BASIC5000_0001.wav}   (option ``jsut``)
 
+The common-voices generator folder also holds a nested ``generated/`` folder with copies of its
+own clips (same names and sizes). Only each generator folder's own ``*.wav`` are used; the copies
+are counted and reported (a nested file that is not such a copy is reported by name).
+
 Splits: ``eval`` (LJSpeech bona fide + the English generators) and, with ``jsut: true``,
 ``eval_jsut`` (JSUT basic5000 + the two JSUT generators). Attack = generator folder name.
+Counts: ``eval`` = 13 100 LJSpeech + 107 983 unique English fakes (7 x 13 100 + 16 283) =
+121 083 clips; ``eval_jsut`` = 5 000 + 2 x 5 000.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ SPEC = CorpusSpec(
     options={"jsut": False},
     optional_splits={"jsut": ("eval_jsut",)},
     known_counts={
-        "eval": {"total": 121_085, "bonafide": 13_100, "spoof": 107_985},
+        "eval": {"total": 121_083, "bonafide": 13_100, "spoof": 107_983},
         "eval_jsut": {"total": 15_000, "bonafide": 5_000, "spoof": 10_000},
     },
 )
@@ -85,8 +91,27 @@ def _spoofs(folder: Path, generators: tuple[str, ...], speaker: str) -> list[Ent
         wavs = sorted(gen_dir.glob("*.wav"))
         if not wavs:
             raise PrepareError(f"{gen_dir}: no .wav files")
+        _report_nested(gen_dir, wavs)
         entries += [Entry(f"{gen}_{w.stem}", "spoof", gen, speaker, w, str(gen_dir)) for w in wavs]
     return entries
+
+
+def _report_nested(gen_dir: Path, wavs: list[Path]) -> None:
+    """Count the audio in sub-folders of a generator folder, which is not used: copies of the
+    folder's own clips (same name and size) at info level, anything else by name."""
+    own = {w.name: w.stat().st_size for w in wavs}
+    copies, others = 0, []
+    for path in sorted(p for p in gen_dir.rglob("*.wav") if p.parent != gen_dir):
+        if own.get(path.name) == path.stat().st_size:
+            copies += 1
+        else:
+            others.append(str(path.relative_to(gen_dir)))
+    if copies:
+        log.info("%s: skipped %d nested copies of its own clips (same name and size) in sub-folders",
+                 gen_dir, copies)
+    if others:
+        log.warning("%s: %d nested audio file(s) that are not copies of its clips (ignored): %s",
+                    gen_dir, len(others), names_list(others))
 
 
 def _jsut_bonafide(root: Path) -> list[Entry]:

@@ -1,11 +1,20 @@
 """The frozen wav2vec 2.0 front-end: loading from a Hugging Face id or a local folder, the
 small random-weight twin of the embedded default, and a fingerprint of the weights.
 
-The paper's front-end is XLS-R 300M (``facebook/wav2vec2-xls-r-300m``). Any wav2vec 2.0
-checkpoint of the transformers ``Wav2Vec2Model`` family loads the same way; safetensors are
-preferred when a repository has them (``.bin`` files are read with ``weights_only``).
-Loading looks in the local Hugging Face cache first, so a cached model loads offline; a
-model that is neither cached nor reachable fails at once with what to do.
+The paper's front-end is XLS-R 300M (``facebook/wav2vec2-xls-r-300m``), pinned to commit
+081af4b2d98de3a437a3d2b4b7f9530f4a543097: the Hub's safetensors conversion (``refs/pr/2``,
+``model.safetensors``, 1 269 615 400 bytes, sha256 683ca455...) of the repository's current main
+commit 1a640f32ac3e39899438a2931f9924c02f080a54 (2022-08-10), whose own weights exist only as a
+pickled ``pytorch_model.bin`` (huggingface.co/facebook/wav2vec2-xls-r-300m/commit/081af4b...).
+The pin applies to that default id when no revision is given; other ids load at the revision
+given (the default branch, logged as unpinned, otherwise).
+
+A Hub id goes through the same resolver as the reconstruction backends
+(:func:`reconfake.paradigms.hf_loading.resolve_model`): configs and ``*.safetensors`` only,
+never a pickle; ``HF_HUB_OFFLINE=1`` reads the local cache only; a model that is neither
+cached nor reachable fails at once naming the id, the revision and the fix. The commit it
+resolved to is logged and kept on the model as ``reconfake_revision``. A local folder
+(``save_pretrained`` layout) loads as is.
 
 ``tiny-random`` names a small untrained Wav2Vec2Model of the same architecture as XLS-R
 (stable layer norm, layer-normed conv feature encoder with biases, 20 ms frames), built with a
@@ -30,6 +39,8 @@ log = logging.getLogger("reconfake")
 
 TINY_RANDOM = "tiny-random"
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
+XLSR_300M_REVISION = "081af4b2d98de3a437a3d2b4b7f9530f4a543097"  # safetensors of main 1a640f3
+PINNED_REVISIONS = {XLSR_300M: XLSR_300M_REVISION}
 
 # The twin keeps XLS-R's conv kernels and strides (400-sample receptive field, 320-sample hop)
 # and shrinks only the widths and the depth.
@@ -72,9 +83,10 @@ def _offline() -> bool:
 def load_wav2vec2(source: str, revision: str | None = None) -> Wav2Vec2Model:
     """A Wav2Vec2Model from a local folder (``save_pretrained`` layout) or a hub id.
 
-    Hub ids are looked up in the local cache first; only when absent there (and
-    ``HF_HUB_OFFLINE`` is unset) is a download tried. Raises :class:`FrontendUnavailable`
-    naming the source and the fix when neither works.
+    A hub id is resolved by :func:`reconfake.paradigms.hf_loading.resolve_model` at
+    ``revision`` (for XLS-R 300M without one: the pinned commit), safetensors only, the local
+    cache alone under ``HF_HUB_OFFLINE``. Raises :class:`FrontendUnavailable` naming the
+    source, the revision and the fix when the weights cannot be had.
     """
     path = Path(source).expanduser()
     if path.is_dir():
@@ -86,27 +98,19 @@ def load_wav2vec2(source: str, revision: str | None = None) -> Wav2Vec2Model:
     if path.exists() or source.startswith((".", "/", "~")):
         raise FrontendUnavailable(f"{source}: not a front-end folder (expected a folder "
                                   "written by save_pretrained, or a Hugging Face id)")
-    try:
-        return Wav2Vec2Model.from_pretrained(source, revision=revision,
-                                             local_files_only=True).eval()
-    except OSError as cached_error:
-        if _offline():
-            raise FrontendUnavailable(_unavailable(source, revision)) from cached_error
-    log.info("front-end %s is not in the Hugging Face cache; downloading it", source)
-    try:
-        return Wav2Vec2Model.from_pretrained(source, revision=revision).eval()
-    except OSError as exc:
-        raise FrontendUnavailable(_unavailable(source, revision)) from exc
+    from reconfake.paradigms.hf_loading import load_weights, resolve_model
+    from reconfake.paradigms.registry import BackendError
 
-
-def _unavailable(source: str, revision: str | None) -> str:
-    at = f"@{revision}" if revision else ""
-    return (f"cannot load the wav2vec 2.0 front-end {source}{at}: it is not in the Hugging Face "
-            f"cache ({os.environ.get('HF_HOME', '~/.cache/huggingface')}) and the hub cannot be "
-            "reached. On a machine with internet run `huggingface-cli download "
-            f"{source}` (and copy the cache, or set HF_HOME), or save the model with "
-            "save_pretrained and give its folder as the front-end; the offline default is "
-            f"frontend: {TINY_RANDOM}")
+    if revision is None:
+        revision = PINNED_REVISIONS.get(source)
+    try:
+        weights = resolve_model(source, source, revision, kind="front-end")
+        model = load_weights(Wav2Vec2Model.from_pretrained, weights, source, kind="front-end")
+    except BackendError as exc:
+        raise FrontendUnavailable(f"{exc}; the offline default is frontend: {TINY_RANDOM}") from exc
+    log.info("front-end %s: revision %s, commit %s", source, revision or "main", weights.resolved)
+    model.reconfake_revision = weights.resolved
+    return model.eval()
 
 
 def build_frontend(source: str, revision: str | None = None, seed: int = 0,

@@ -96,11 +96,15 @@ def _fix_hint(model: str, revision: str | None) -> str:
 
 def resolve_model(backend: str, model: str, revision: str | None = None,
                   local_files_only: bool | None = None,
-                  allow_patterns: Sequence[str] = WEIGHT_PATTERNS) -> ModelSource:
+                  allow_patterns: Sequence[str] = WEIGHT_PATTERNS, kind: str = "backend") -> ModelSource:
     """Find the weights of ``model`` (Hub id or directory) and return where they are.
 
+    The one resolver of pretrained weights: reconstruction backends and the detector's
+    front-ends alike.
+
     Args:
-        backend: backend name, for messages.
+        backend: backend (or front-end) name, for messages.
+        kind: what ``backend`` names in messages (``backend``, ``front-end``).
         model: a Hugging Face id (``owner/name``) or a local directory.
         revision: commit, branch or tag of an id; ``None`` means the default branch, which is
             logged as unpinned.
@@ -113,12 +117,12 @@ def resolve_model(backend: str, model: str, revision: str | None = None,
             cached, no network, unknown id or revision), naming the id and the fix.
     """
     if not model:
-        raise BackendError(f"backend {backend}: option `model` is empty; give a Hugging Face "
+        raise BackendError(f"{kind} {backend}: option `model` is empty; give a Hugging Face "
                            "id or a local directory")
     if _is_directory_name(model):
         path = Path(model).expanduser()
         if not path.is_dir():
-            raise BackendError(f"backend {backend}: model directory {path} does not exist; "
+            raise BackendError(f"{kind} {backend}: model directory {path} does not exist; "
                                "point `model` at a directory written by save_pretrained or "
                                "`hf download ... --local-dir`, or at a Hugging Face id")
         return ModelSource(model, path, None, weights_digest(path, allow_patterns), local=True)
@@ -127,8 +131,8 @@ def resolve_model(backend: str, model: str, revision: str | None = None,
 
     offline = offline_requested(local_files_only)
     if revision is None:
-        log.warning("backend %s: %s has no pinned revision; using the default branch (the "
-                    "resolved commit is recorded in the shard metadata)", backend, model)
+        log.warning("%s %s: %s has no pinned revision; using the default branch (the "
+                    "resolved commit is recorded with the results)", kind, backend, model)
     try:
         path = Path(snapshot_download(repo_id=model, revision=revision,
                                       allow_patterns=list(allow_patterns),
@@ -138,7 +142,7 @@ def resolve_model(backend: str, model: str, revision: str | None = None,
         mode = "offline (HF_HUB_OFFLINE or local_files_only), and it is not in the local cache" \
             if offline else "and could not be downloaded"
         raise BackendError(
-            f"backend {backend}: cannot load model {model!r} at revision "
+            f"{kind} {backend}: cannot load model {model!r} at revision "
             f"{revision or 'main'}: running {mode} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); {_fix_hint(model, revision)}"
         ) from exc
@@ -146,7 +150,7 @@ def resolve_model(backend: str, model: str, revision: str | None = None,
 
 
 def load_weights(loader: Callable[..., T], source: ModelSource, backend: str,
-                 subfolder: str | None = None, **kwargs: Any) -> T:
+                 subfolder: str | None = None, kind: str = "backend", **kwargs: Any) -> T:
     """Call ``loader`` (a ``from_pretrained``) on the local snapshot with safetensors only.
 
     Raises:
@@ -167,7 +171,7 @@ def load_weights(loader: Callable[..., T], source: ModelSource, backend: str,
             pickled = " (it holds only pickled weights, *.bin)" if any(where.glob("*.bin")) else ""
             why = (f"no *.safetensors weights{pickled}; pick a revision that has them, e.g. the "
                    "Hub's safetensors conversion PR `refs/pr/N`, or convert them locally")
-        raise BackendError(f"backend {backend}: cannot load {where} from {source.model!r} "
+        raise BackendError(f"{kind} {backend}: cannot load {where} from {source.model!r} "
                            f"(revision {source.revision or source.resolved}): {why}") from exc
     finally:
         if bars:
