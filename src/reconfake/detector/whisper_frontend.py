@@ -14,8 +14,9 @@ Sources (``frontend:`` in a config):
 Features: Whisper's log-mel spectrogram computed in torch exactly as transformers'
 ``WhisperFeatureExtractor`` does, but on the clip itself instead of 30 s of zero-padded
 audio, then the encoder on those frames with the first rows of its fixed sinusoidal position
-table. Whisper's attention has no mask and its positions are fixed, so a short input runs
-exactly the computation the full model does on its first frames, at a tenth of the cost of
+table. Whisper's positions are fixed sinusoids, so the encoder is defined for any length up to
+30 s; it is not the same as encoding the clip padded to 30 s (there, every frame also attends to
+the padding), but it is Whisper's own computation on the clip alone, at a tenth of the cost of
 padding every 4-s clip to 30 s. One encoder frame is 20 ms (hop 160, conv stride 2), the
 same rate as wav2vec 2.0, so ``samples / 320`` frames.
 """
