@@ -237,3 +237,39 @@ def test_sls_release_is_refused_clearly(tmp_path):
     with pytest.raises(ValueError, match=r"SLS_model\.pth: an SLS release.*not AASIST and is "
                                          r"not supported"):
         load_checkpoint(bad, "ssl_aasist")
+
+
+def test_xlsr_300m_shapes_give_xlsr_300m():
+    """The release's front-end shapes (built on the meta device: no memory) read as XLS-R 300M."""
+    from reconfake.detector.fairseq_convert import frontend_state, infer_wav2vec2_config
+
+    xlsr = Wav2Vec2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                          intermediate_size=4096, conv_bias=True, feat_extract_norm="layer",
+                          do_stable_layer_norm=True, num_conv_pos_embeddings=128,
+                          num_conv_pos_embedding_groups=16)
+    with torch.device("meta"):
+        model = Wav2Vec2Model(xlsr)
+    fairseq = to_fairseq({k: v for k, v in model.state_dict().items()})
+    assert "encoder.layers.23.self_attn_layer_norm.weight" in fairseq
+    cfg = infer_wav2vec2_config(frontend_state({f"ssl_model.model.{k}": v
+                                                for k, v in fairseq.items()}))
+    for attr in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                 "conv_dim", "conv_kernel", "conv_stride", "conv_bias", "feat_extract_norm",
+                 "do_stable_layer_norm", "num_conv_pos_embeddings",
+                 "num_conv_pos_embedding_groups", "layer_norm_eps", "hidden_act"):
+        assert getattr(cfg, attr) == getattr(xlsr, attr), attr
+
+
+def test_dataparallel_prefix_and_no_architecture_named(tmp_path):
+    """A ``module.``-prefixed (DataParallel) release loads too; the layout names the
+    architecture when --architecture is left out."""
+    path, front, backend = release(tmp_path)
+    state = torch.load(path, weights_only=True)
+    wrapped = tmp_path / "wrapped.pth"
+    torch.save({f"module.{k}": v for k, v in state.items()}, wrapped)
+    model, meta = load_checkpoint(wrapped, None, HEADS)
+    assert meta["architecture"] == "ssl_aasist" and meta["release"] == "ssl_aasist"
+    x = torch.from_numpy((0.1 * np.random.default_rng(2).standard_normal((2, SAMPLES)))
+                         .astype(np.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[1], reference_model(tmp_path, front, backend)(x)[1])

@@ -172,6 +172,9 @@ def infer_wav2vec2_config(state: dict[str, Tensor], overrides: dict[str, Any] | 
         pos_v = state[_POS + "parametrizations.weight.original1"]
     except (KeyError, IndexError) as exc:
         raise ValueError(f"{name}: not a complete wav2vec 2.0 front-end (no {exc})") from exc
+    if not convs or not layers:
+        raise ValueError(f"{name}: not a complete wav2vec 2.0 front-end ({len(convs)} conv "
+                         f"layers, {len(layers)} transformer layers)")
     if convs != list(range(len(convs))) or layers != list(range(len(layers))):
         raise ValueError(f"{name}: front-end layer numbering has gaps (conv layers {convs}, "
                          f"transformer layers {layers})")
@@ -226,9 +229,9 @@ def wav2vec2_from_state(state: dict[str, Tensor], overrides: dict[str, Any] | No
               if k in state and tuple(state[k].shape) != tuple(v.shape)]
     if missing or unexpected or shapes:
         raise ValueError(f"{name}: front-end does not fit the wav2vec 2.0 architecture read off "
-                         f"its shapes; missing keys: [{_head(missing)}]; unexpected keys: "
-                         f"[{_head(unexpected)}]; shape mismatches (file vs model): "
-                         f"[{_head(shapes)}]")
+                         f"its shapes (keys in transformers' names); missing keys: "
+                         f"[{_head(missing)}]; unexpected keys: [{_head(unexpected)}]; shape "
+                         f"mismatches (file vs model): [{_head(shapes)}]")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     for module in model.modules():  # non-persistent buffers, if any, were left on meta
         for key, buf in list(module.named_buffers(recurse=False)):
@@ -272,7 +275,10 @@ def load_release_frontend(source: str, overrides: dict[str, Any] | None = None) 
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception:  # noqa: BLE001 - a legacy (non-zip) file cannot be memory-mapped
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                blob = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise ValueError(f"{path}: not a loadable weights file ({exc})") from exc
         if not isinstance(blob, dict):
             raise ValueError(f"{path}: not a state dict ({type(blob).__name__})")
         blob = {k.removeprefix("module."): v for k, v in blob.items()}
