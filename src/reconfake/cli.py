@@ -78,7 +78,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     result = score_inputs(args.checkpoint, args.inputs, args.output, args.architecture,
                           args.eval_samples, args.batch_size, corpus=args.corpus,
-                          device=args.device, feature_cache=args.feature_cache)
+                          device=args.device, feature_cache=args.feature_cache,
+                          arch_options=args.arch_options)
     log.info("scored %d clips -> %s", result.rows, args.output)
     if result.failures:
         print(f"{len(result.failures)} clip(s) could not be scored:", file=sys.stderr)
@@ -216,7 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="score audio with a checkpoint")
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--architecture", help="needed for bare state dicts (e.g. aasist)")
+    s.add_argument("--architecture", help="needed for bare state dicts (e.g. aasist, "
+                   "ssl_aasist for SSL-AASIST's released LA_model.pth)")
+    s.add_argument("--arch-options", type=_json, default=None, metavar="JSON",
+                   help="architecture options of a bare state dict, e.g. "
+                        "'{\"frontend_config\": {\"num_attention_heads\": 16}}' for a released "
+                        "SSL-AASIST model; reconfake checkpoints carry their own")
     s.add_argument("--output", required=True)
     s.add_argument("--eval-samples", type=int, default=64600)
     s.add_argument("--batch-size", type=int, default=16)

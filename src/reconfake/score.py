@@ -56,7 +56,8 @@ def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
                  output: str | os.PathLike[str], architecture: str | None = None,
                  eval_samples: int = 64600, batch_size: int = 16, sample_rate: int = 16000,
                  corpus: str | None = None, device: str = "auto",
-                 feature_cache: str | os.PathLike[str] | None = None) -> ScoreResult:
+                 feature_cache: str | os.PathLike[str] | None = None,
+                 arch_options: dict[str, Any] | None = None) -> ScoreResult:
     """Score ``inputs`` and write ``output`` CSV (utt_id, score[, label, attack, corpus]),
     rows in input order; ``device`` auto scores on CUDA when there is one. With
     ``feature_cache`` (a model with a frozen front-end only), front-end features are read from /
@@ -74,7 +75,8 @@ def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
     partial = PartialScores(output, fields, _settings(
         checkpoint, architecture=architecture, eval_samples=eval_samples,
         sample_rate=sample_rate, inputs=sorted(os.path.abspath(p) for p in inputs),
-        feature_cache=os.path.abspath(feature_cache) if feature_cache else None))
+        feature_cache=os.path.abspath(feature_cache) if feature_cache else None,
+        **({"arch_options": arch_options} if arch_options else {})))
     done = partial.resume(expected)
     todo = len(entries) - len(done)
     log.info("scoring %d clip(s) from %d input(s) into %s (%d already scored)", len(entries),
@@ -84,7 +86,7 @@ def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
         if todo:
             failures = _score_pending(checkpoint, architecture, device, feature_cache, entries,
                                       partial, eval_samples, batch_size, sample_rate,
-                                      has_labels, corpus)
+                                      has_labels, corpus, arch_options)
     rows = partial.finish([e.item.utt_id for e in entries])
     return ScoreResult(rows, failures)
 
@@ -100,9 +102,10 @@ def _row(entry: Entry, score: float | None, has_labels: bool, corpus: str | None
 def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None, device: str,
                    feature_cache: str | os.PathLike[str] | None, entries: list[Entry],
                    partial: PartialScores, eval_samples: int, batch_size: int, sample_rate: int,
-                   has_labels: bool, corpus: str | None) -> list[tuple[str, str]]:
+                   has_labels: bool, corpus: str | None,
+                   arch_options: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """Load the model and append the rows :attr:`PartialScores.lines` lacks; the failures."""
-    model, _ = load_checkpoint(checkpoint, architecture)
+    model, _ = load_checkpoint(checkpoint, architecture, arch_options)
     model.to(resolve_device(device))
     cache = None
     if feature_cache:

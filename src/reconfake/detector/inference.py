@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reconfake.detector.fairseq_convert import convert_release
 from reconfake.detector.registry import build_model
 
 CHECKPOINT_FORMAT = "reconfake-detector-v1"
@@ -32,6 +33,11 @@ def load_checkpoint(path: str | os.PathLike[str],
                     arch_options: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Load a reconfake checkpoint, or a bare state dict with ``architecture`` named.
 
+    A released SSL-AASIST model (``LA_model.pth``: fairseq front-end under ``ssl_model.model.*``,
+    back-end at top level) loads as ``ssl_aasist`` with its own fine-tuned front-end, the
+    architecture read off the file (see :mod:`reconfake.detector.fairseq_convert`);
+    ``arch_options`` then take ``frontend_config`` and ``normalize_input`` only.
+
     Loading never unpickles code (``weights_only=True``). A state dict that does not fit the
     architecture fails with the missing and unexpected keys named.
     """
@@ -42,6 +48,7 @@ def load_checkpoint(path: str | os.PathLike[str],
         raise FileNotFoundError(f"{path}: checkpoint not found") from exc
     except Exception as exc:
         raise ValueError(f"{path}: not a loadable weights file ({exc})") from exc
+    release = None
     if isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT:
         if architecture and architecture != blob["architecture"]:
             raise ValueError(f"{path}: checkpoint is architecture {blob['architecture']!r}, "
@@ -50,13 +57,21 @@ def load_checkpoint(path: str | os.PathLike[str],
             blob["state_dict"]
         meta = {k: v for k, v in blob.items() if k not in ("state_dict", "optimizer")}
     else:
-        if not architecture:
+        if not isinstance(blob, dict):
+            raise ValueError(f"{path}: not a state dict ({type(blob).__name__})")
+        state = {k.removeprefix("module."): v for k, v in blob.items()}
+        blob = None  # the release's front-end tensors are freed once converted
+        release = convert_release(path, state, arch_options, architecture)
+        if release is not None:  # released SSL-AASIST weights, converted
+            model, state, meta = release
+            name = meta["architecture"]
+        elif not architecture:
             raise ValueError(f"{path}: a bare state dict; say which architecture it is "
                              "(--architecture)")
-        name, options, state, meta = architecture, arch_options or {}, blob, {
-            "architecture": architecture}
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-    model = build_model(name, options)
+        else:
+            name, options, meta = architecture, arch_options or {}, {"architecture": architecture}
+    if release is None:
+        model = build_model(name, options)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

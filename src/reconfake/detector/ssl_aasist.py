@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from reconfake.detector.aasist import SSLAASISTBackend
 from reconfake.detector.aggregation import LayerAggregation
+from reconfake.detector.fairseq_convert import file_sha256, is_release_file
 from reconfake.detector.ssl_frontend import (
     TINY_RANDOM,
     XLSR_300M,
@@ -58,19 +59,23 @@ class SSLAASIST(nn.Module):
         tiny: size of the ``tiny-random`` front-end (see ``ssl_frontend.TINY_DEFAULTS``).
         backend: width of the SSL-AASIST back-end, ``{"proj_dim": 128, "channels": [32, 64]}``
             by default (SSL-AASIST's); smaller values make a narrower back-end.
+        frontend_config: when ``frontend`` is a released SSL-AASIST checkpoint file (its
+            fine-tuned fairseq front-end is converted), what the weights' shapes do not tell,
+            e.g. ``{"num_attention_heads": 16}`` (see :mod:`reconfake.detector.fairseq_convert`).
     """
 
     def __init__(self, frontend: str = XLSR_300M, aggregation: str = "sls",
                  layer_norm: bool = False, normalize_input: bool = True,
                  revision: str | None = None, frontend_seed: int = 0,
-                 tiny: dict[str, Any] | None = None, backend: dict[str, Any] | None = None):
+                 tiny: dict[str, Any] | None = None, backend: dict[str, Any] | None = None,
+                 frontend_config: dict[str, Any] | None = None):
         super().__init__()
         backend = dict(backend or {})
         unknown = sorted(set(backend) - {"proj_dim", "channels"})
         if unknown:
             raise ValueError(f"unknown ssl_aasist backend option(s) {unknown}; allowed: "
                              "['channels', 'proj_dim']")
-        model = build_frontend(frontend, revision, frontend_seed, tiny)
+        model = build_frontend(frontend, revision, frontend_seed, tiny, frontend_config)
         model.requires_grad_(False)
         model.eval()
         # Bypasses nn.Module registration on purpose (see the module docstring).
@@ -78,6 +83,7 @@ class SSLAASIST(nn.Module):
         self.__dict__["_fingerprint"] = None
         self.frontend_source = frontend
         self.revision = revision
+        self.frontend_config = frontend_config
         self.whisper = isinstance(model, WhisperFrontend)
         self.normalize_input = normalize_input and not self.whisper
         if self.whisper:
@@ -156,7 +162,12 @@ class SSLAASIST(nn.Module):
     def checkpoint_metadata(self) -> dict[str, Any]:
         """Front-end provenance recorded in checkpoints."""
         trained = self.frontend_source != TINY_RANDOM
-        if self.whisper:
+        release = {}
+        if trained and is_release_file(self.frontend_source):
+            release = {"file_sha256": file_sha256(self.frontend_source)}
+            note = ("fine-tuned wav2vec 2.0 front-end of a released SSL-AASIST checkpoint "
+                    "(fairseq), converted to transformers")
+        elif self.whisper:
             note = "pretrained Whisper encoder (OpenAI weights), log-mel of the unpadded clip"
         elif trained:
             note = "pretrained front-end"
@@ -164,7 +175,7 @@ class SSLAASIST(nn.Module):
             note = "untrained front-end: random weights of the XLS-R architecture, built offline"
         return {"frontend": {
             "source": self.frontend_source, "revision": self.revision, "trained": trained,
-            "sha256": self.fingerprint(), "note": note,
+            "sha256": self.fingerprint(), "note": note, **release,
         }}
 
     def check_checkpoint_metadata(self, meta: dict[str, Any], name: str = "checkpoint") -> None:

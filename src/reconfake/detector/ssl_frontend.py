@@ -114,11 +114,22 @@ def load_wav2vec2(source: str, revision: str | None = None) -> Wav2Vec2Model:
 
 
 def build_frontend(source: str, revision: str | None = None, seed: int = 0,
-                   tiny: dict[str, Any] | None = None) -> nn.Module:
+                   tiny: dict[str, Any] | None = None,
+                   release_config: dict[str, Any] | None = None) -> nn.Module:
     """The front-end named by ``source``: ``tiny-random`` (options ``tiny``), a folder or an id;
-    a Whisper source gives a :class:`~reconfake.detector.whisper_frontend.WhisperFrontend`."""
+    a Whisper source gives a :class:`~reconfake.detector.whisper_frontend.WhisperFrontend`; a
+    file is a released SSL-AASIST checkpoint whose fine-tuned fairseq front-end is converted
+    (options ``release_config``; see :mod:`reconfake.detector.fairseq_convert`)."""
+    from reconfake.detector.fairseq_convert import is_release_file, load_release_frontend
     from reconfake.detector.whisper_frontend import is_whisper_source, load_whisper_frontend
 
+    if source != TINY_RANDOM and is_release_file(source):
+        if tiny:
+            raise ValueError(f"front-end option 'tiny' only applies to frontend: {TINY_RANDOM}")
+        return load_release_frontend(source, release_config)
+    if release_config:
+        raise ValueError("front-end option 'frontend_config' only applies to a released "
+                         "checkpoint file as the front-end")
     if source != TINY_RANDOM and is_whisper_source(source):
         if tiny:
             raise ValueError(f"front-end option 'tiny' only applies to frontend: {TINY_RANDOM}")
