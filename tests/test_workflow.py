@@ -215,3 +215,142 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     resumed = _run(["--cores", "2", "--configfile", "micro.yaml"], fresh)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _table(fresh) == table
+
+
+# ---- reruns follow what determines an output (params, code), not execution settings ----
+
+_FAKE_PYTHON = '''#!{python}
+"""Stand-in for `python -m reconfake ...` in workflow jobs: creates the job's outputs (the
+planned outputs that an argument names, or lies under) and nothing else."""
+import os
+import sys
+from pathlib import Path
+
+tokens = [a.rstrip("/") for a in sys.argv[1:] if a.strip("/")]
+for line in Path(os.environ["RECONFAKE_FAKE_OUTPUTS"]).read_text().splitlines():
+    if any(line == t or line.startswith(t + "/") for t in tokens):
+        path = Path(line)
+        if "." in path.name:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x")
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+'''
+
+
+def _fake_interpreter(tmp_path: Path) -> Path:
+    """A copy of this venv's interpreter whose folder also holds a fake `python`: the workflow
+    puts the folder of the interpreter that runs Snakemake first on PATH, so its jobs run the
+    fake, which records real Snakemake metadata (params, code) without doing the work."""
+    env = tmp_path / "fakeenv"
+    (env / "bin").mkdir(parents=True)
+    prefix = Path(sys.prefix)
+    (env / "pyvenv.cfg").write_text((prefix / "pyvenv.cfg").read_text())
+    (env / "lib").symlink_to(prefix / "lib")
+    (env / "bin" / "python3").symlink_to(sys.executable)
+    fake = env / "bin" / "python"
+    fake.write_text(_FAKE_PYTHON.format(python=sys.executable))
+    fake.chmod(0o755)
+    return env / "bin" / "python3"
+
+
+@pytest.fixture(scope="module")
+def finished_micro_run(tmp_path_factory):
+    """The micro config 'run' to the end by fake jobs, against a copy of src/ (so a test can
+    edit the code); returns a function giving the dry-run job counts after a config change."""
+    import copy
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("reruns")
+    src = tmp / "src"
+    shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    python = _fake_interpreter(tmp)
+    work = tmp / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(src), "RECONFAKE_FAKE_OUTPUTS": str(tmp / "outputs.txt")}
+
+    def snakemake(config: dict, *args: str) -> subprocess.CompletedProcess:
+        (work / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        return subprocess.run([str(python), "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+                               "--cores", "1", "--configfile", "c.yaml", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    plan = snakemake(MICRO, "-n")
+    # jobs with a `message:` show no output line; their reason names the missing outputs
+    found = re.finditer(r"^\s+output: (.+)$|Missing output files: ([^;\n]+)", plan.stdout, re.M)
+    outputs = sorted({p for m in found for p in (m[1] or m[2]).split(", ")})
+    (tmp / "outputs.txt").write_text("\n".join(outputs) + "\n")
+    done = snakemake(MICRO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Nothing to be done" in snakemake(MICRO, "-n").stdout
+
+    def reruns(change=None) -> dict[str, int]:
+        config = copy.deepcopy(MICRO)
+        if change:
+            change(config)
+        result = snakemake(config, "-n", "--quiet", "rules")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return {} if "Nothing to be done" in result.stdout else _job_counts(result.stdout)
+
+    reruns.src = src
+    return reruns
+
+
+def _set(path: str, value):
+    def change(config: dict) -> None:
+        *parents, key = path.split(".")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[key] = value
+    return change
+
+
+@pytest.mark.parametrize("path,value", [
+    ("training.threads", 2),
+    ("training.device", "cuda"),
+    ("training.mem_mb", 9000),
+    ("training.feature_cache", "elsewhere/feature_cache"),
+    ("reconstruction.device", "cuda"),
+    ("reconstruction.backends.opus.mem_mb", 3000),
+    ("reconstruction.backends.opus.options", {"batch_size": 2}),
+])
+def test_execution_settings_rerun_nothing(finished_micro_run, path, value):
+    # study.yaml records the whole config, so its (local, instant) job follows every key
+    assert finished_micro_run(_set(path, value)) == {"study_info": 1, "all": 1, "total": 2}
+
+
+OPUS_DOWNSTREAM = {"reconstruct_opus": 2, "reconstruct_dev_opus": 1, "train_model": 3, "score": 6,
+                   "score_hardness": 1, "hardness": 1, "report": 1, "all": 1}
+
+
+def test_result_settings_rerun_what_they_shape(finished_micro_run):
+    bitrate = finished_micro_run(_set("reconstruction.backends.opus.options", {"bitrate": 8000}))
+    assert bitrate == {**OPUS_DOWNSTREAM, "study_info": 1, "total": 17}
+    lr = finished_micro_run(_set("training.lr", 0.01))
+    assert lr == {"train_model": 6, "score": 12, "score_hardness": 4, "hardness": 1, "report": 1,
+                  "study_info": 1, "all": 1, "total": 26}
+
+
+@pytest.mark.parametrize("module,expected", [
+    ("paradigms/opus.py", {**OPUS_DOWNSTREAM, "total": 16}),
+    ("train.py", {"train_model": 6, "score": 12, "score_hardness": 4, "hardness": 1, "report": 1,
+                  "all": 1, "total": 25}),
+    ("score.py", {"score": 12, "score_hardness": 4, "hardness": 1, "report": 1, "all": 1,
+                  "total": 19}),
+    ("corpora/demo.py", None),  # every job: the corpus is rebuilt
+    ("report.py", {"report": 1, "hardness": 1, "all": 1, "total": 3}),
+])
+def test_code_changes_rerun_what_they_shape(finished_micro_run, module, expected):
+    path = finished_micro_run.src / "reconfake" / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# edited\n")
+        counts = finished_micro_run()
+    finally:
+        path.write_text(original)
+    if expected is None:
+        assert counts["prepare_demo"] == 4 and counts["total"] == 39
+    else:
+        assert counts == expected
+    assert finished_micro_run() == {}
