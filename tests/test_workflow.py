@@ -354,3 +354,104 @@ def test_code_changes_rerun_what_they_shape(finished_micro_run, module, expected
     else:
         assert counts == expected
     assert finished_micro_run() == {}
+
+
+# ---- every config key reaches the commands, or is a documented execution-only key ----
+
+#: a change of every schema key under audio, reconstruction, detector and training that
+#: determines outputs, applied to the embedded default (`*` is a backend of that config)
+KEY_CHANGES = {
+    "audio.bad_audio": "skip",
+    "reconstruction.num_shards": 3,
+    "reconstruction.labels": ["bonafide"],
+    "reconstruction.backends.*.backend": ("world", "griffinlim"),
+    "reconstruction.backends.*.options": ("opus", {"bitrate": 8000}),
+    "reconstruction.backends.*.fit": ("mel_diffusion", {"steps": 3}),
+    "detector.architecture": "mel_cnn",
+    "detector.options": {"frontend": "whisper-tiny.en", "aggregation": "softmax"},
+    "training.epochs": 9,
+    "training.batch_size": 8,
+    "training.lr": 0.002,
+    "training.weight_decay": 0.001,
+    "training.crop_samples": 16000,
+    "training.eval_samples": 32000,
+    "training.ce_weights": [0.2, 0.8],
+    "training.patience": 4,
+    "training.seed": 1,
+    "training.max_steps_per_epoch": 5,
+    "training.random_crop": False,
+    "training.group_batches": False,
+    "training.rawboost": 1,
+    "training.rawboost_params": {"nBands": 3},
+    "training.racl_enh": False,
+    "training.racl_enh_weight": 0.2,
+    "training.racl_temperature": 0.3,
+    "training.racl_hard_negative_weight": 3.0,
+    "training.racl_reg": False,
+    "training.racl_reg_weight": 0.2,
+    "training.amp": False,
+}
+#: keys whose schema allows a single value (nothing to change)
+FIXED_KEYS = {"audio.sample_rate"}
+
+
+def _schema_keys() -> set[str]:
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = schema["properties"]
+    keys = {f"{section}.{key}" for section in ("audio", "reconstruction", "detector", "training")
+            for key in props[section]["properties"] if key != "backends"}
+    backend = props["reconstruction"]["properties"]["backends"]["additionalProperties"]
+    return keys | {f"reconstruction.backends.*.{key}" for key in backend["properties"]}
+
+
+def _commands(config: dict, tmp_path: Path) -> list[str]:
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _run(["all", "-n", "-p", "--cores", "8", "-d", str(tmp_path / "w"),
+                   "--configfile", str(tmp_path / "c.yaml")], REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return sorted(line.strip() for line in result.stdout.splitlines() if "python -m reconfake" in line)
+
+
+def test_every_config_key_reaches_the_commands(tmp_path):
+    from reconfake.config import EXECUTION_ONLY_KEYS
+
+    keys = _schema_keys()
+    execution_only = {k for k in EXECUTION_ONLY_KEYS if ".options." not in k}
+    assert execution_only <= keys  # no stale entry in the documented set
+    assert keys == set(KEY_CHANGES) | execution_only | FIXED_KEYS, "classify the new key(s)"
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
+    base = _commands(default, tmp_path)
+    assert any("--labels bonafide spoof" in c for c in base)
+    for key, value in KEY_CHANGES.items():
+        config = yaml.safe_load((REPO / "config.yaml").read_text())
+        *parents, leaf = key.split(".")
+        if parents[-1] == "*":
+            name, value = value
+            parents[-1] = name
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+        assert _commands(config, tmp_path) != base, f"config key {key} does not reach any command"
+
+
+def test_parsing_imports_no_torch(tmp_path):
+    for config in ("config.yaml", "config.paper.yaml"):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", "snakemake", "-s",
+                                 str(REPO / "Snakefile"), "-n", "--quiet", "rules", "--cores", "8",
+                                 "-d", str(tmp_path), "--configfile", str(REPO / config)],
+                                cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                    if line.startswith("import time:") and "|" in line}
+        assert "reconfake.paradigms.registry" in imported  # the parse did run
+        assert not {"torch", "scipy", "transformers", "diffusers"} & imported, config
+
+
+def test_unknown_backend_option_stops_the_plan(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["reconstruction"]["backends"]["opus"]["options"] = {"bitrat": 6000}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _run(["-n", "--cores", "1", "--configfile", "c.yaml"], tmp_path)
+    assert result.returncode != 0
+    assert "backend opus: unknown option(s) bitrat; allowed: batch_size, bitrate" in result.stdout + result.stderr
