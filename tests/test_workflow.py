@@ -454,4 +454,5 @@ def test_unknown_backend_option_stops_the_plan(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     result = _run(["-n", "--cores", "1", "--configfile", "c.yaml"], tmp_path)
     assert result.returncode != 0
-    assert "backend opus: unknown option(s) bitrat; allowed: batch_size, bitrate" in result.stdout + result.stderr
+    message = "backend opus: unknown option(s) bitrat; allowed: batch_size, bitrate"
+    assert message in result.stdout + result.stderr
