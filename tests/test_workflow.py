@@ -178,7 +178,7 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     assert 0 < len(cached) <= 2 * (8 + 24 + 6 + 12 + 9)
     assert all(len(c.audio) == c.row["num_samples"] for c in decoded)
     assert (tmp_path / "results" / "report" / "eer_by_paradigm.png").stat().st_size > 10_000
-    assert (tmp_path / "logs" / "train" / "opus.log").read_text().count("clips/s") >= 2
+    assert (tmp_path / "results" / "logs" / "train" / "opus.log").read_text().count("clips/s") >= 2
     again = _run(["--cores", "2", "--configfile", "micro.yaml"], tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stderr + again.stdout
     # Re-running one reconstruction rule redoes it and what depends on it, nothing else.
