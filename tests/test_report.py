@@ -119,3 +119,16 @@ def test_benchmark_summary_of_declared_files_only(tmp_path):
         benchmark_rows([str(tmp_path / "results" / "benchmarks" / "train" / "absent.tsv")])
     with pytest.raises(ValueError, match=r"expected a path \.\.\./benchmarks/<stage>/<job>\.tsv"):
         benchmark_rows([str(tmp_path / "x.tsv")])
+
+
+def test_report_stage_imports_no_torch():
+    """envs/report.yaml has no torch: report, hardness and study-info must not import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from reconfake.cli import build_parser; build_parser(); "
+            "import reconfake.report, reconfake.hardness, reconfake.shards; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
