@@ -111,6 +111,13 @@ def test_slurm_profile_plans_the_same_jobs(tmp_path):
     assert _job_counts(slurm.stdout) == _job_counts(local.stdout)
     k8s = yaml.safe_load((REPO / "profiles" / "kubernetes" / "config.yaml").read_text())
     assert k8s["executor"] == "kubernetes" and k8s["default-resources"]["mem_mb"] > 0
+    # the config the profile's usage line names exists; the paper's slow backends are sized
+    named = re.findall(r"--configfile (\S+)", profile.read_text())
+    assert named and all((REPO / name).is_file() for name in named), named
+    for rule in ("reconstruct_audioldm", "reconstruct_semanticodec", "reconstruct_dev_audioldm",
+                 "reconstruct_dev_semanticodec"):
+        assert settings["set-resources"][rule]["runtime"] >= 120
+        assert k8s["set-resources"][rule] == settings["set-resources"][rule]
 
 
 def test_paper_profile_dry_run_job_counts(tmp_path):
@@ -456,3 +463,16 @@ def test_unknown_backend_option_stops_the_plan(tmp_path):
     assert result.returncode != 0
     message = "backend opus: unknown option(s) bitrat; allowed: batch_size, bitrate"
     assert message in result.stdout + result.stderr
+
+
+def test_score_memory_is_sized_from_the_detector(tmp_path):
+    """Scoring peaks at 4.1 GiB with official AASIST (batch 16): its jobs ask for more."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["detector"] = {"architecture": "aasist", "options": {}}
+    config["models"]["ablations"] = {}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _run(["results/scores/baseline/mini_piper.csv", "-n", "--configfile", "c.yaml",
+                   "--cores", "1"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    block = result.stdout.split("rule score:")[1]
+    assert re.search(r"resources: .*mem_mb=6000\b", block), block[:1500]
