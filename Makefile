@@ -13,12 +13,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint dry-run clean-results
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	# torch first and pinned, so nothing below pulls the multi-GB CUDA build on a CPU machine
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# then the project at the tested versions (constraints.txt: pip freeze of the tested venv)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 setup: $(STAMP)

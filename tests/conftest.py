@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,24 @@ from reconfake.reconstruct import reconstruct_shard
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+#: under CI (CI=true) a missing ../shared reference fails its tests instead of skipping them
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def needs_shared(path: Path) -> pytest.MarkDecorator:
+    """Mark a parity test that needs ``path`` (under ../shared): skipped where it is absent on a
+    workstation; under ``CI=true`` the test fails instead, naming the path."""
+    if path.exists():
+        return pytest.mark.usefixtures()
+    if IN_CI:
+        return pytest.mark.usefixtures("_fail_missing_shared")
+    return pytest.mark.skip(reason=f"{path} absent (../shared not laid out)")
+
+
+@pytest.fixture
+def _fail_missing_shared(request: pytest.FixtureRequest) -> None:
+    pytest.fail(f"CI=true but the ../shared reference of {request.node.name} is absent "
+                f"({SHARED}); parity tests must not skip under CI")
 SR = 16000
 
 

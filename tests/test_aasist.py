@@ -16,13 +16,11 @@ from reconfake.detector.aasist import (
     SSLAASISTBackend,
     load_state_dict_strict,
 )
+from tests.conftest import needs_shared
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "aasist"
 MODELS = [("AASIST", AASIST_CONFIG, 297_866), ("AASIST-L", AASIST_L_CONFIG, 85_306)]
-needs_reference = pytest.mark.skipif(
-    not REFERENCE.is_dir(),
-    reason=f"official AASIST weights/reference logits not found at {REFERENCE}",
-)
+needs_reference = needs_shared(REFERENCE)  # skipped where absent; fails under CI=true
 
 
 def _n_params(model: torch.nn.Module) -> int:

@@ -71,3 +71,18 @@ def test_metadata_records_settings():
     meta = build_backend("opus", {"bitrate": 8000}).metadata()
     assert meta["backend"] == "opus" and meta["paradigm"] == "codec"
     assert meta["settings"]["bitrate"] == 8000 and meta["model_id"] == "libopus"
+
+
+def test_static_table_matches_the_classes():
+    """The table the workflow plans with (no imports) says what the classes say."""
+    from reconfake.paradigms.registry import BACKENDS, backend_info, check_options
+
+    for name, cls in available_backends().items():
+        info = backend_info(name)
+        assert (cls.name, cls.__module__) == (name, f"reconfake.paradigms.{info.module}")
+        assert (info.paradigm, info.trainable) == (cls.paradigm, cls.trainable)
+        assert info.options == frozenset(cls.defaults), name
+    assert sorted(BACKENDS) == sorted(available_backends())
+    check_options("opus", {"bitrate": 6000})
+    with pytest.raises(BackendError, match="opus: unknown option.*bitrat.*allowed: batch_size, bitrate"):
+        check_options("opus", {"bitrat": 1})

@@ -41,6 +41,7 @@ def test_errors_name_the_key(patch, message):
 
 def test_demo_attack_names_are_checked(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    # (the embedded default uses corpus mini; the demo corpus is the tests' own)
     config["corpora"]["demo"] = {"splits": {"train": {"bonafide": 2, "spoof": 2,
                                                       "attacks": ["teleport"]}}}
     with pytest.raises(ConfigError, match="corpora.demo.splits.train.attacks.0: 'teleport'"):

@@ -24,6 +24,6 @@ def test_snakemake_downloads_from_a_file_mirror_and_registers_a_local_copy(tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(read_manifest(tmp_path / "data" / "in_the_wild" / "eval.parquet")) == 4
     assert len(read_manifest(tmp_path / "data" / "asvspoof2019_la" / "train.parquet")) == 3
-    log = (tmp_path / "logs" / "corpora" / "prepare_in_the_wild.log").read_text()
+    log = (tmp_path / "data" / "logs" / "corpora" / "prepare_in_the_wild.log").read_text()
     assert "in_the_wild/eval: found 4 clips (2 bonafide, 2 spoof), the corpus has 31779" in log
     assert (tmp_path / "data" / "asvspoof2019_la" / ".downloaded").read_text().count('"register"') == 1

@@ -57,9 +57,10 @@ def test_dry_run_plans_download_and_prepare_for_every_enabled_corpus(tmp_path):
                 if "Shell command: python -m reconfake" in line]
     expected = [
         "python -m reconfake download in_the_wild --out-dir data/in_the_wild --retries 5 "
-        "--mirror https://mirror.example.org/itw --options '{}' > logs/corpora/download_in_the_wild.log 2>&1",
+        "--mirror https://mirror.example.org/itw --options '{}' "
+        "> data/logs/corpora/download_in_the_wild.log 2>&1",
         "python -m reconfake download wavefake --out-dir data/wavefake --retries 5 --keep-archives "
-        "--options '{\"jsut\": true}' > logs/corpora/download_wavefake.log 2>&1",
+        "--options '{\"jsut\": true}' > data/logs/corpora/download_wavefake.log 2>&1",
         "python -m reconfake download codecfake_wu --out-dir data/codecfake_wu --retries 5 "
         "--root /scratch/codecfake_wu --options '{\"num_shards\": null}'",
         "python -m reconfake register diffssd --root /datasets/diffssd --out-dir data/diffssd",

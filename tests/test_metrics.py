@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from reconfake.metrics import compute_eer, det_curve
-from tests.conftest import SHARED
+from tests.conftest import SHARED, needs_shared
 
 CASES = SHARED / "reference" / "eer_cases.json"
 
 
-@pytest.mark.skipif(not CASES.exists(), reason=f"{CASES} absent (../shared not laid out)")
+@needs_shared(CASES)
 def test_matches_official_eer_vectors():
     cases = json.loads(CASES.read_text())
     assert len(cases) >= 4

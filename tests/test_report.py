@@ -99,3 +99,36 @@ def test_benchmark_summary_rows(tmp_path):
     (tmp_path / "train" / "bad.tsv").write_text("a\tb\n1\t2\n")
     with pytest.raises(ValueError, match=r"bad.tsv: not a Snakemake benchmark file"):
         benchmark_rows(tmp_path)
+
+
+def test_benchmark_summary_of_declared_files_only(tmp_path):
+    from reconfake.report import benchmark_rows
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    row = "12.5\t0:00:12\t300.0\t1\t1\t1\t0\t0\t90.0\t11.25\n"
+    files = [tmp_path / "data" / "benchmarks" / "corpora" / "mini_train.tsv",
+             tmp_path / "results" / "benchmarks" / "score" / "opus" / "a.tsv"]
+    for f in files + [tmp_path / "results" / "benchmarks" / "train" / "other_run.tsv"]:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(header + row)
+    # the run's own files only: another run's file in the same folder is not summarised
+    assert benchmark_rows([str(f) for f in files])[1] == [
+        ["corpora", "mini_train", 12.5, 300.0, 90.0, 11.25],
+        ["score", "opus/a", 12.5, 300.0, 90.0, 11.25]]
+    with pytest.raises(FileNotFoundError):
+        benchmark_rows([str(tmp_path / "results" / "benchmarks" / "train" / "absent.tsv")])
+    with pytest.raises(ValueError, match=r"expected a path \.\.\./benchmarks/<stage>/<job>\.tsv"):
+        benchmark_rows([str(tmp_path / "x.tsv")])
+
+
+def test_report_stage_imports_no_torch():
+    """envs/report.yaml has no torch: report, hardness and study-info must not import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from reconfake.cli import build_parser; build_parser(); "
+            "import reconfake.report, reconfake.hardness, reconfake.shards; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -98,3 +98,29 @@ def test_write_report_includes_layer_weights(tmp_path):
     paths = write_report(files, tmp_path / "r2", ["baseline", "opus"], ["ev1"])
     assert paths["layer_weights_csv"].read_text() == "model,layer,weight\n"
     assert paths["layer_weights_png"].stat().st_size > 0
+
+
+def test_records_without_weights_are_models_without_layer_weights(tmp_path):
+    """Training writes ``{"aggregation": ..., "weights": null}`` for a model without learned
+    layer weights (the workflow declares the file for every model)."""
+    from reconfake.report import read_layer_weights
+
+    models = tmp_path / "models"
+    none = models / "baseline" / "layer_weights.json"
+    none.parent.mkdir(parents=True)
+    none.write_text(json.dumps({"aggregation": "last", "weights": None}))
+    files = [str(none), _record(models / "opus" / "layer_weights.json", "sls", [0.5, 0.25])]
+    assert list(read_layer_weights(files, ["baseline", "opus"])) == ["opus"]
+
+
+def test_training_writes_the_file_for_every_model(tmp_path, corpus):
+    from reconfake.train import train_detector
+
+    train, dev, _ = corpus
+    train_detector(train, dev, tmp_path / "m", [], "mel_cnn",
+                   {"channels": [4, 8], "embedding_dim": 16, "n_mels": 32},
+                   {"epochs": 1, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
+                    "threads": 1})
+    record = json.loads((tmp_path / "m" / "layer_weights.json").read_text())
+    assert record == {"aggregation": None, "weights": None}
+    assert not (tmp_path / "m" / "layer_weights.png").exists()

@@ -7,12 +7,12 @@ import pytest
 
 from reconfake.audio import write_audio
 from reconfake.cli import main
-from tests.conftest import SHARED
+from tests.conftest import SHARED, needs_shared
 
 REF = SHARED / "reference" / "aasist"
 
 
-@pytest.mark.skipif(not REF.exists(), reason=f"{REF} absent (../shared not laid out)")
+@needs_shared(REF)
 @pytest.mark.parametrize("architecture,weights,logits", [
     ("aasist", "AASIST.pth", "logits_AASIST.npy"),
     ("aasist-l", "AASIST-L.pth", "logits_AASIST-L.npy"),
@@ -30,7 +30,7 @@ def test_score_cli_matches_reference(tmp_path, architecture, weights, logits):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-@pytest.mark.skipif(not REF.exists(), reason=f"{REF} absent (../shared not laid out)")
+@needs_shared(REF)
 def test_wrong_architecture_names_keys(tmp_path):
     from reconfake.detector.inference import load_checkpoint
 

@@ -111,6 +111,13 @@ def test_slurm_profile_plans_the_same_jobs(tmp_path):
     assert _job_counts(slurm.stdout) == _job_counts(local.stdout)
     k8s = yaml.safe_load((REPO / "profiles" / "kubernetes" / "config.yaml").read_text())
     assert k8s["executor"] == "kubernetes" and k8s["default-resources"]["mem_mb"] > 0
+    # the config the profile's usage line names exists; the paper's slow backends are sized
+    named = re.findall(r"--configfile (\S+)", profile.read_text())
+    assert named and all((REPO / name).is_file() for name in named), named
+    for rule in ("reconstruct_audioldm", "reconstruct_semanticodec", "reconstruct_dev_audioldm",
+                 "reconstruct_dev_semanticodec"):
+        assert settings["set-resources"][rule]["runtime"] >= 120
+        assert k8s["set-resources"][rule] == settings["set-resources"][rule]
 
 
 def test_paper_profile_dry_run_job_counts(tmp_path):
@@ -178,7 +185,7 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     assert 0 < len(cached) <= 2 * (8 + 24 + 6 + 12 + 9)
     assert all(len(c.audio) == c.row["num_samples"] for c in decoded)
     assert (tmp_path / "results" / "report" / "eer_by_paradigm.png").stat().st_size > 10_000
-    assert (tmp_path / "logs" / "train" / "opus.log").read_text().count("clips/s") >= 2
+    assert (tmp_path / "results" / "logs" / "train" / "opus.log").read_text().count("clips/s") >= 2
     again = _run(["--cores", "2", "--configfile", "micro.yaml"], tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stderr + again.stdout
     # Re-running one reconstruction rule redoes it and what depends on it, nothing else.
@@ -215,3 +222,257 @@ def test_micro_run_end_to_end_then_nothing_to_do(tmp_path):
     resumed = _run(["--cores", "2", "--configfile", "micro.yaml"], fresh)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _table(fresh) == table
+
+
+# ---- reruns follow what determines an output (params, code), not execution settings ----
+
+_FAKE_PYTHON = '''#!{python}
+"""Stand-in for `python -m reconfake ...` in workflow jobs: creates the job's outputs (the
+planned outputs that an argument names, or lies under) and nothing else."""
+import os
+import sys
+from pathlib import Path
+
+tokens = [a.rstrip("/") for a in sys.argv[1:] if a.strip("/")]
+for line in Path(os.environ["RECONFAKE_FAKE_OUTPUTS"]).read_text().splitlines():
+    if any(line == t or line.startswith(t + "/") for t in tokens):
+        path = Path(line)
+        if "." in path.name:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x")
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+'''
+
+
+def _fake_interpreter(tmp_path: Path) -> Path:
+    """A copy of this venv's interpreter whose folder also holds a fake `python`: the workflow
+    puts the folder of the interpreter that runs Snakemake first on PATH, so its jobs run the
+    fake, which records real Snakemake metadata (params, code) without doing the work."""
+    env = tmp_path / "fakeenv"
+    (env / "bin").mkdir(parents=True)
+    prefix = Path(sys.prefix)
+    (env / "pyvenv.cfg").write_text((prefix / "pyvenv.cfg").read_text())
+    (env / "lib").symlink_to(prefix / "lib")
+    (env / "bin" / "python3").symlink_to(sys.executable)
+    fake = env / "bin" / "python"
+    fake.write_text(_FAKE_PYTHON.format(python=sys.executable))
+    fake.chmod(0o755)
+    return env / "bin" / "python3"
+
+
+@pytest.fixture(scope="module")
+def finished_micro_run(tmp_path_factory):
+    """The micro config 'run' to the end by fake jobs, against a copy of src/ (so a test can
+    edit the code); returns a function giving the dry-run job counts after a config change."""
+    import copy
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("reruns")
+    src = tmp / "src"
+    shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    python = _fake_interpreter(tmp)
+    work = tmp / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(src), "RECONFAKE_FAKE_OUTPUTS": str(tmp / "outputs.txt")}
+
+    def snakemake(config: dict, *args: str) -> subprocess.CompletedProcess:
+        (work / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        return subprocess.run([str(python), "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+                               "--cores", "1", "--configfile", "c.yaml", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    plan = snakemake(MICRO, "-n")
+    # jobs with a `message:` show no output line; their reason names the missing outputs
+    found = re.finditer(r"^\s+output: (.+)$|Missing output files: ([^;\n]+)", plan.stdout, re.M)
+    outputs = sorted({p for m in found for p in (m[1] or m[2]).split(", ")})
+    (tmp / "outputs.txt").write_text("\n".join(outputs) + "\n")
+    done = snakemake(MICRO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Nothing to be done" in snakemake(MICRO, "-n").stdout
+
+    def reruns(change=None) -> dict[str, int]:
+        config = copy.deepcopy(MICRO)
+        if change:
+            change(config)
+        result = snakemake(config, "-n", "--quiet", "rules")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return {} if "Nothing to be done" in result.stdout else _job_counts(result.stdout)
+
+    reruns.src = src
+    return reruns
+
+
+def _set(path: str, value):
+    def change(config: dict) -> None:
+        *parents, key = path.split(".")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[key] = value
+    return change
+
+
+@pytest.mark.parametrize("path,value", [
+    ("training.threads", 2),
+    ("training.device", "cuda"),
+    ("training.mem_mb", 9000),
+    ("training.feature_cache", "elsewhere/feature_cache"),
+    ("reconstruction.device", "cuda"),
+    ("reconstruction.backends.opus.mem_mb", 3000),
+    ("reconstruction.backends.opus.options", {"batch_size": 2}),
+])
+def test_execution_settings_rerun_nothing(finished_micro_run, path, value):
+    # study.yaml records the whole config, so its (local, instant) job follows every key
+    assert finished_micro_run(_set(path, value)) == {"study_info": 1, "all": 1, "total": 2}
+
+
+OPUS_DOWNSTREAM = {"reconstruct_opus": 2, "reconstruct_dev_opus": 1, "train_model": 3, "score": 6,
+                   "score_hardness": 1, "hardness": 1, "report": 1, "all": 1}
+
+
+def test_result_settings_rerun_what_they_shape(finished_micro_run):
+    bitrate = finished_micro_run(_set("reconstruction.backends.opus.options", {"bitrate": 8000}))
+    assert bitrate == {**OPUS_DOWNSTREAM, "study_info": 1, "total": 17}
+    lr = finished_micro_run(_set("training.lr", 0.01))
+    assert lr == {"train_model": 6, "score": 12, "score_hardness": 4, "hardness": 1, "report": 1,
+                  "study_info": 1, "all": 1, "total": 26}
+
+
+@pytest.mark.parametrize("module,expected", [
+    ("paradigms/opus.py", {**OPUS_DOWNSTREAM, "total": 16}),
+    ("train.py", {"train_model": 6, "score": 12, "score_hardness": 4, "hardness": 1, "report": 1,
+                  "all": 1, "total": 25}),
+    ("score.py", {"score": 12, "score_hardness": 4, "hardness": 1, "report": 1, "all": 1,
+                  "total": 19}),
+    ("corpora/demo.py", None),  # every job: the corpus is rebuilt
+    ("report.py", {"report": 1, "hardness": 1, "all": 1, "total": 3}),
+])
+def test_code_changes_rerun_what_they_shape(finished_micro_run, module, expected):
+    path = finished_micro_run.src / "reconfake" / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# edited\n")
+        counts = finished_micro_run()
+    finally:
+        path.write_text(original)
+    if expected is None:
+        assert counts["prepare_demo"] == 4 and counts["total"] == 39
+    else:
+        assert counts == expected
+    assert finished_micro_run() == {}
+
+
+# ---- every config key reaches the commands, or is a documented execution-only key ----
+
+#: a change of every schema key under audio, reconstruction, detector and training that
+#: determines outputs, applied to the embedded default (`*` is a backend of that config)
+KEY_CHANGES = {
+    "audio.bad_audio": "skip",
+    "reconstruction.num_shards": 3,
+    "reconstruction.labels": ["bonafide"],
+    "reconstruction.backends.*.backend": ("world", "griffinlim"),
+    "reconstruction.backends.*.options": ("opus", {"bitrate": 8000}),
+    "reconstruction.backends.*.fit": ("mel_diffusion", {"steps": 3}),
+    "detector.architecture": "mel_cnn",
+    "detector.options": {"frontend": "whisper-tiny.en", "aggregation": "softmax"},
+    "training.epochs": 9,
+    "training.batch_size": 8,
+    "training.lr": 0.002,
+    "training.weight_decay": 0.001,
+    "training.crop_samples": 16000,
+    "training.eval_samples": 32000,
+    "training.ce_weights": [0.2, 0.8],
+    "training.patience": 4,
+    "training.seed": 1,
+    "training.max_steps_per_epoch": 5,
+    "training.random_crop": False,
+    "training.group_batches": False,
+    "training.rawboost": 1,
+    "training.rawboost_params": {"nBands": 3},
+    "training.racl_enh": False,
+    "training.racl_enh_weight": 0.2,
+    "training.racl_temperature": 0.3,
+    "training.racl_hard_negative_weight": 3.0,
+    "training.racl_reg": False,
+    "training.racl_reg_weight": 0.2,
+    "training.amp": False,
+}
+#: keys whose schema allows a single value (nothing to change)
+FIXED_KEYS = {"audio.sample_rate"}
+
+
+def _schema_keys() -> set[str]:
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = schema["properties"]
+    keys = {f"{section}.{key}" for section in ("audio", "reconstruction", "detector", "training")
+            for key in props[section]["properties"] if key != "backends"}
+    backend = props["reconstruction"]["properties"]["backends"]["additionalProperties"]
+    return keys | {f"reconstruction.backends.*.{key}" for key in backend["properties"]}
+
+
+def _commands(config: dict, tmp_path: Path) -> list[str]:
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _run(["all", "-n", "-p", "--cores", "8", "-d", str(tmp_path / "w"),
+                   "--configfile", str(tmp_path / "c.yaml")], REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return sorted(line.strip() for line in result.stdout.splitlines() if "python -m reconfake" in line)
+
+
+def test_every_config_key_reaches_the_commands(tmp_path):
+    from reconfake.config import EXECUTION_ONLY_KEYS
+
+    keys = _schema_keys()
+    execution_only = {k for k in EXECUTION_ONLY_KEYS if ".options." not in k}
+    assert execution_only <= keys  # no stale entry in the documented set
+    assert keys == set(KEY_CHANGES) | execution_only | FIXED_KEYS, "classify the new key(s)"
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
+    base = _commands(default, tmp_path)
+    assert any("--labels bonafide spoof" in c for c in base)
+    for key, value in KEY_CHANGES.items():
+        config = yaml.safe_load((REPO / "config.yaml").read_text())
+        *parents, leaf = key.split(".")
+        if parents[-1] == "*":
+            name, value = value
+            parents[-1] = name
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+        assert _commands(config, tmp_path) != base, f"config key {key} does not reach any command"
+
+
+def test_parsing_imports_no_torch(tmp_path):
+    for config in ("config.yaml", "config.paper.yaml"):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", "snakemake", "-s",
+                                 str(REPO / "Snakefile"), "-n", "--quiet", "rules", "--cores", "8",
+                                 "-d", str(tmp_path), "--configfile", str(REPO / config)],
+                                cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                    if line.startswith("import time:") and "|" in line}
+        assert "reconfake.paradigms.registry" in imported  # the parse did run
+        assert not {"torch", "scipy", "transformers", "diffusers"} & imported, config
+
+
+def test_unknown_backend_option_stops_the_plan(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["reconstruction"]["backends"]["opus"]["options"] = {"bitrat": 6000}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _run(["-n", "--cores", "1", "--configfile", "c.yaml"], tmp_path)
+    assert result.returncode != 0
+    message = "backend opus: unknown option(s) bitrat; allowed: batch_size, bitrate"
+    assert message in result.stdout + result.stderr
+
+
+def test_score_memory_is_sized_from_the_detector(tmp_path):
+    """Scoring peaks at 4.1 GiB with official AASIST (batch 16): its jobs ask for more."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["detector"] = {"architecture": "aasist", "options": {}}
+    config["models"]["ablations"] = {}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _run(["results/scores/baseline/mini_piper.csv", "-n", "--configfile", "c.yaml",
+                   "--cores", "1"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    block = result.stdout.split("rule score:")[1]
+    assert re.search(r"resources: .*mem_mb=6000\b", block), block[:1500]

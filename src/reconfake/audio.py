@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from reconfake.fileio import atomic_path
 
@@ -45,6 +44,8 @@ def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     if sr_from == sr_to:
         return np.asarray(x, dtype=np.float32)
     ratio = Fraction(int(sr_to), int(sr_from))
+    from scipy.signal import resample_poly  # here: the workflow's parser imports this module
+
     y = resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=-1)
     return y.astype(np.float32)
 

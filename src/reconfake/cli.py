@@ -59,7 +59,8 @@ def cmd_fit_backend(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from reconfake.reconstruct import reconstruct_shard
 
-    reconstruct_shard(args.manifest, args.backend, args.out, args.options, args.shard,
+    options = {**args.options, **args.run_options}
+    reconstruct_shard(args.manifest, args.backend, args.out, options, args.shard,
                       args.num_shards, args.sample_rate, args.bad_audio, args.device,
                       tuple(args.labels))
     return 0
@@ -68,8 +69,22 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from reconfake.train import train_detector
 
+    options = dict(args.options)
+    # Execution settings come as flags (the workflow keeps them out of its rerun triggers).
+    if args.threads:
+        options["threads"] = args.threads
+    if args.device:
+        options["device"] = args.device
+    if options.get("feature_cache") is True:  # the workflow's options say only *whether*
+        if not args.feature_cache:
+            raise ValueError("training option feature_cache: true needs --feature-cache DIR")
+        options["feature_cache"] = args.feature_cache
+    elif options.get("feature_cache") is False:
+        options["feature_cache"] = None
+    elif args.feature_cache:
+        options["feature_cache"] = args.feature_cache
     train_detector(args.train, args.dev, args.out_dir, args.shards, args.architecture,
-                   args.arch_options, args.options)
+                   args.arch_options, options)
     return 0
 
 
@@ -114,7 +129,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = write_report(args.scores, args.out_dir, args.models, args.eval_sets,
                          args.paradigms, args.note, args.reported, args.reported_label,
-                         layer_weights=args.layer_weights, benchmarks=args.benchmarks)
+                         layer_weights=args.layer_weights,
+                         benchmarks=args.benchmark_files if args.benchmark_files else args.benchmarks)
     print(Path(paths["table_md"]).read_text())
     return 0
 
@@ -201,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sample-rate", type=int, default=16000)
     s.add_argument("--bad-audio", choices=("error", "skip"), default="error")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--run-options", type=_json, default={},
+                   help="JSON backend options that change speed, not output (batch sizes, "
+                        "threads); merged over --options")
     s.add_argument("--labels", nargs="+", choices=("bonafide", "spoof"),
                    default=["bonafide", "spoof"], help="which source clips to reconstruct")
     s.set_defaults(func=cmd_reconstruct)
@@ -213,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--architecture", default="mel_cnn")
     s.add_argument("--arch-options", type=_json, default={})
     s.add_argument("--options", type=_json, default={}, help="JSON training options")
+    s.add_argument("--device", help="overrides the options' device: auto, cpu, cuda or cuda:N")
+    s.add_argument("--feature-cache", metavar="DIR",
+                   help="feature-cache folder (used when the options' feature_cache is true or "
+                        "absent)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("score", help="score audio with a checkpoint")
@@ -254,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON eval_set -> EER%% reported by the paper (shown as its own row)")
     s.add_argument("--reported-label", default="paper (reported)")
     s.add_argument("--benchmarks", help="folder of Snakemake benchmark files to summarise")
+    s.add_argument("--benchmark-files", nargs="*", default=[], metavar="TSV",
+                   help="Snakemake benchmark files (.../benchmarks/<stage>/<job>.tsv) to "
+                        "summarise, instead of a folder")
     s.add_argument("--layer-weights", nargs="*", default=[], metavar="JSON",
                    help="<model>/layer_weights.json files; missing ones are skipped (models "
                         "without learned layer weights)")

@@ -13,6 +13,29 @@ from typing import Any
 import jsonschema
 import yaml
 
+#: Config keys that decide how a job runs (where, on how many threads, with how much memory),
+#: not what it writes. The workflow hands them to jobs through ``threads:`` and ``resources:``,
+#: outside ``params``, so changing one reruns nothing. Every other key under ``audio``,
+#: ``reconstruction``, ``detector`` and ``training`` reaches the jobs' commands
+#: (tests/test_workflow.py checks both). ``*`` is any backend name.
+EXECUTION_ONLY_KEYS = frozenset({
+    "reconstruction.device",
+    "reconstruction.backends.*.mem_mb",
+    # backend options (reconfake.paradigms.registry.EXECUTION_ONLY_OPTIONS)
+    "reconstruction.backends.*.options.batch_size",
+    "reconstruction.backends.*.options.model_batch",
+    "reconstruction.backends.*.options.num_threads",
+    "reconstruction.backends.*.options.local_files_only",
+    "training.threads",
+    "training.device",
+    "training.mem_mb",
+    "training.feature_cache",  # the folder; whether there is one is a result (it fixes the crops)
+})
+
+#: the ``training`` keys among :data:`EXECUTION_ONLY_KEYS`
+EXECUTION_ONLY_TRAINING = frozenset(k.split(".", 1)[1] for k in EXECUTION_ONLY_KEYS
+                                    if k.startswith("training."))
+
 
 class ConfigError(ValueError):
     """The config does not match its schema; the message names the key."""

@@ -3,8 +3,8 @@ attack, as CSV and Markdown, with the bar chart, the DET curves and the learned 
 of every model that has them.
 
 Score files are named ``<model>/<eval_set>.csv``, layer-weight files
-``<model>/layer_weights.json`` (written by training for ssl_aasist with softmax or SLS
-aggregation only; a missing one means the model has none). Reported figures from the paper,
+``<model>/layer_weights.json`` (written by training for every model; ``"weights": null``, or a
+missing file, means the model has none). Reported figures from the paper,
 when given, are added as a separate row marked *reported*, never mixed with reproduced ones.
 """
 
@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +59,13 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
                  reported: dict[str, float] | None = None,
                  reported_label: str = "paper (reported)",
                  layer_weights: list[str] | None = None,
-                 benchmarks: str | os.PathLike[str] | None = None,
+                 benchmarks: str | os.PathLike[str] | Sequence[str] | None = None,
                  n_boot: int = 1000) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by key.
 
-    ``layer_weights``: candidate ``<model>/layer_weights.json`` files (missing ones are
-    skipped); the layer-weight figure and CSV are written even when none exists.
+    ``layer_weights``: candidate ``<model>/layer_weights.json`` files (missing ones, and ones
+    whose ``weights`` are null, are skipped); the layer-weight figure and CSV are written even
+    when none has weights. ``benchmarks``: a folder or a list of benchmark files.
     """
     out_dir = Path(out_dir)
     paradigms = paradigms or {}
@@ -173,15 +175,33 @@ def markdown_table(header: list[str], table: list[list[object]], eval_sets: list
     return md_header, md_rows
 
 
-def benchmark_rows(folder: str | os.PathLike[str] | None) -> tuple[list[str], list[list[object]]]:
-    """One row per Snakemake benchmark file under ``folder`` (``<stage>/<job>.tsv``): stage,
-    job, wall seconds, peak RSS (MB), mean CPU load (%) and CPU seconds of its last run."""
+def _stage_and_job(path: Path) -> tuple[str, ...]:
+    """``.../benchmarks/<stage>/<job...>.tsv`` -> (stage, job parts...)."""
+    parts = path.with_suffix("").parts
+    if "benchmarks" not in parts[:-1]:
+        raise ValueError(f"{path}: expected a path .../benchmarks/<stage>/<job>.tsv")
+    cut = len(parts) - 1 - parts[::-1].index("benchmarks")
+    return parts[cut + 1:]
+
+
+def benchmark_rows(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+                   ) -> tuple[list[str], list[list[object]]]:
+    """One row per Snakemake benchmark file: stage, job, wall seconds, peak RSS (MB), mean CPU
+    load (%) and CPU seconds of its last run. ``source`` is a folder (every ``<stage>/<job>.tsv``
+    under it) or a list of files ``.../benchmarks/<stage>/<job>.tsv`` (each must exist)."""
     header = ["stage", "job", "wall_s", "max_rss_mb", "mean_load_pct", "cpu_s"]
     rows: list[list[object]] = []
-    if folder is None or not Path(folder).is_dir():
+    if source is None:
         return header, rows
-    for path in sorted(Path(folder).rglob("*.tsv")):
-        relative = path.relative_to(folder).with_suffix("")
+    if isinstance(source, (str, os.PathLike)):
+        folder = Path(source)
+        if not folder.is_dir():
+            return header, rows
+        found = [(p, p.relative_to(folder).with_suffix("").parts) for p in sorted(folder.rglob("*.tsv"))]
+    else:
+        found = [(Path(p), _stage_and_job(Path(p))) for p in source]
+    for path, relative_parts in found:
+        relative = Path(*relative_parts)
         with path.open(newline="") as handle:
             records = list(csv.DictReader(handle, delimiter="\t"))
         if not records or any(c not in records[-1] for c in BENCHMARK_COLUMNS):
@@ -209,6 +229,8 @@ def read_layer_weights(files: list[str], model_order: list[str] | None = None,
         if not path.exists():
             continue
         record = json.loads(path.read_text())
+        if isinstance(record, dict) and record.get("weights", ()) is None:
+            continue  # written by training for a model without learned layer weights
         layers, weights = record.get("layers"), record.get("weights")
         if not isinstance(layers, list) or not isinstance(weights, list) or not weights \
                 or len(layers) != len(weights):

@@ -335,6 +335,10 @@ def train_detector(
     weights = _layer_weights(model, dev_items, source)
     if weights is not None:
         extra["layer_weights"] = _save_layer_weights(model, weights, out_dir)
+    else:  # always written (a declared workflow output): this model has no learned weights
+        mode = getattr(getattr(model, "aggregation", None), "mode", None)
+        write_text_atomic(out_dir / "layer_weights.json",
+                          json.dumps({"aggregation": mode, "weights": None}) + "\n")
     if augment is not None:
         extra["rawboost"] = augment.describe()
     if cache_info is not None:

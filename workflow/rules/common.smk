@@ -5,8 +5,11 @@ import os
 import sys
 from pathlib import Path
 
-from reconfake.config import validate_config
-from reconfake.paradigms.registry import backend_class
+from reconfake.config import EXECUTION_ONLY_TRAINING, validate_config
+from reconfake.digest import code_digest
+from reconfake.paradigms.registry import EXECUTION_ONLY_OPTIONS, backend_info, check_options
+
+# Parsing imports no torch: the backend table and the code digests read no backend module.
 
 # Validate before any job; defaults are filled in place.
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -30,6 +33,12 @@ REC = config["reconstruction"]
 NUM_SHARDS = REC["num_shards"]
 BACKENDS = REC["backends"]
 EVAL_SETS = config["eval_sets"]
+# Logs and benchmarks live beside the outputs they describe: the corpora's under data_dir
+# (shared by runs), every other job's under results_dir (one run's).
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+DATA_LOGS = f"{DATA}/logs"
+DATA_BENCH = f"{DATA}/benchmarks"
 
 
 def gpus(device):
@@ -39,12 +48,13 @@ def gpus(device):
 
 
 for _name, _entry in BACKENDS.items():
-    _cls = backend_class(_entry["backend"])  # unknown backend names stop the run here
-    if _cls.trainable and "fit" not in _entry:
+    _info = backend_info(_entry["backend"])  # unknown backend names stop the run here
+    check_options(_entry["backend"], _entry["options"])  # and unknown options
+    if _info.trainable and "fit" not in _entry:
         raise ValueError(f"config key reconstruction.backends.{_name}: backend "
                          f"{_entry['backend']} is fitted in the workflow; add 'fit: {{}}'")
 
-PARADIGM = {name: backend_class(e["backend"]).paradigm for name, e in BACKENDS.items()}
+PARADIGM = {name: backend_info(e["backend"]).paradigm for name, e in BACKENDS.items()}
 MODEL_BACKENDS = config["models"]["backends"]
 if MODEL_BACKENDS is None:
     MODEL_BACKENDS = list(BACKENDS)
@@ -69,8 +79,11 @@ def _merge(base, overlay):
 
 
 # What each model trains with: its shards, detector and training settings. Ablations reuse
-# a backend's shards and overlay the detector/training settings.
-_TRAINING = {k: v for k, v in config["training"].items() if k != "mem_mb"}
+# a backend's shards and overlay the detector/training settings. The execution-only keys
+# (reconfake.config.EXECUTION_ONLY_TRAINING) reach the jobs through `threads` and `resources`,
+# outside `params`, so changing one reruns nothing; of the feature cache, only whether there is
+# one is a result (where it lives is not).
+_TRAINING = dict(config["training"])
 _TRAINING["sample_rate"] = RATE
 MODEL_SPEC = {
     m: {"shards": [] if m == "baseline" else m, "detector": config["detector"],
@@ -109,10 +122,41 @@ def dev_reconstruction(backend):
     return f"{RESULTS}/shards/{backend}/dev-bonafide.parquet"
 
 
-def feature_cache_flag(model):
-    """`--feature-cache DIR` when the model's training uses a feature cache (shared)."""
-    folder = MODEL_SPEC[model]["training"].get("feature_cache")
-    return f"--feature-cache {folder}" if folder else ""
+def result_options(model):
+    """JSON of the training options that determine a model's weights (its `params`)."""
+    training = MODEL_SPEC[model]["training"]
+    options = {k: v for k, v in training.items() if k not in EXECUTION_ONLY_TRAINING}
+    options["feature_cache"] = bool(training.get("feature_cache"))
+    return as_json(options)
+
+
+def run_flags(model):
+    """Execution settings of a model's train/score jobs as CLI flags (a `resources` string,
+    so that Snakemake's params trigger ignores them): device and feature-cache folder."""
+    training = MODEL_SPEC[model]["training"]
+    flags = f"--device {training['device']}"
+    return flags + (f" --feature-cache {training['feature_cache']}" if training.get("feature_cache")
+                    else "")
+
+
+def split_options(options):
+    """A backend's options -> (what shapes the shards: JSON, execution-only: JSON)."""
+    return (as_json({k: v for k, v in options.items() if k not in EXECUTION_ONLY_OPTIONS}),
+            as_json({k: v for k, v in options.items() if k in EXECUTION_ONLY_OPTIONS}))
+
+
+# Peak memory of scoring by architecture (batch 16 of eval_samples): official AASIST peaks at
+# 4.1 GiB (README "Throughput"); a large SSL front-end (XLS-R 300M) needs more, Whisper tiny or
+# the test front-end less.
+SCORE_MEM_MB = {"mel_cnn": 2000, "aasist": 6000, "aasist-l": 6000, "ssl_aasist": 8000}
+
+
+def score_mem_mb(model):
+    detector = MODEL_SPEC[model]["detector"]
+    frontend = str(detector["options"].get("frontend", ""))
+    if detector["architecture"] == "ssl_aasist" and ("tiny" in frontend):
+        return 3000
+    return SCORE_MEM_MB.get(detector["architecture"], 8000)
 
 
 def model_shards(wildcards):
@@ -126,6 +170,56 @@ DEV_MANIFEST = manifest(config["dev_set"])
 
 def as_json(value):
     return json.dumps(value, sort_keys=True)
+
+
+# Digests of the package code that shapes each stage's outputs (reconfake.digest): in `params`,
+# so a code change reruns exactly the jobs it can affect.
+CODE = {
+    "train": code_digest("reconfake.train"),
+    "score": code_digest("reconfake.score"),
+    "report": code_digest("reconfake.report"),
+    "hardness": code_digest("reconfake.hardness"),
+    "study_info": code_digest("reconfake.shards"),
+}
+
+
+def backend_code(backend, *extra):
+    """Digest of a backend's module (and of `extra` modules, e.g. the shard writer)."""
+    return code_digest(f"reconfake.paradigms.{backend_info(backend).module}", *extra)
+
+
+def corpus_benchmarks():
+    """Benchmark files of the corpus jobs this run's splits come from (the corpus rules are
+    defined in corpora.smk, after this file: call this once every rule file is read)."""
+    files = []
+    for ref in dict.fromkeys([config["train_set"], config["dev_set"], *EVAL_SETS.values()]):
+        corpus, split = ref.split("/")
+        if corpus == "demo" and DEMO:
+            files.append(f"{DATA_BENCH}/corpora/demo_{split}.tsv")
+        elif corpus == "mini" and MINI:
+            files += [f"{DATA_BENCH}/corpora/mini_packages.tsv",
+                      f"{DATA_BENCH}/corpora/mini_transcripts.tsv",
+                      f"{DATA_BENCH}/corpora/mini_{split}.tsv"]
+        elif corpus in REAL_CORPORA:
+            files += [f"{DATA_BENCH}/corpora/download_{corpus}.tsv",
+                      f"{DATA_BENCH}/corpora/prepare_{corpus}.tsv"]
+    return list(dict.fromkeys(files))
+
+
+def benchmark_files(hardness):
+    """Benchmark files of every job this run's report depends on (`hardness`: with the
+    hardness table's jobs). They are the report's declared inputs: the summary covers this
+    run's jobs, whatever else lies in the folders."""
+    used = [b for b in BACKENDS if b in MODEL_BACKENDS or hardness]
+    files = corpus_benchmarks()
+    files += [f"{BENCH}/fit/{b}.tsv" for b in used if "fit" in BACKENDS[b]]
+    files += [f"{BENCH}/reconstruct/{b}/{k:03d}.tsv" for b in MODEL_BACKENDS for k in range(NUM_SHARDS)]
+    files += [f"{BENCH}/train/{m}.tsv" for m in MODELS]
+    files += [f"{BENCH}/score/{m}/{e}.tsv" for m in MODELS for e in EVAL_SETS]
+    if hardness:
+        files += [f"{BENCH}/reconstruct/{b}/dev-bonafide.tsv" for b in BACKENDS]
+        files += [f"{BENCH}/score/hardness/{w}.tsv" for w in ["dev", *BACKENDS]]
+    return files
 
 
 wildcard_constraints:

@@ -11,10 +11,11 @@ if DEMO:
         params:
             spec=lambda wc: as_json({**DEMO["splits"][wc.split], "sample_rate": RATE}),
             out_dir=lambda wc, output: os.path.dirname(output[0]),
+            code=code_digest("reconfake.corpora.demo"),
         log:
-            "logs/corpora/demo_{split}.log",
+            f"{DATA_LOGS}/corpora/demo_{{split}}.log",
         benchmark:
-            "benchmarks/corpora/demo_{split}.tsv"
+            f"{DATA_BENCH}/corpora/demo_{{split}}.tsv"
         resources:
             mem_mb=1000,
         conda:
@@ -29,7 +30,7 @@ if DEMO:
 # <data_dir>/<corpus>/.downloaded; prepare_<corpus> writes one manifest per split.
 import shlex
 
-from reconfake.corpora.registry import corpus_names, corpus_spec
+from reconfake.corpora.registry import CORPORA, corpus_names, corpus_spec
 
 REAL_CORPORA = {
     name: config["corpora"][name]
@@ -62,9 +63,9 @@ for _name, _cfg in REAL_CORPORA.items():
         params:
             args=shlex.join(_step),
         log:
-            f"logs/corpora/download_{_name}.log",
+            f"{DATA_LOGS}/corpora/download_{_name}.log",
         benchmark:
-            f"benchmarks/corpora/download_{_name}.tsv"
+            f"{DATA_BENCH}/corpora/download_{_name}.tsv"
         localrule: True
         resources:
             mem_mb=1000,
@@ -83,10 +84,11 @@ for _name, _cfg in REAL_CORPORA.items():
             [f"{_out}/{split}.parquet" for split in _spec.splits_for(_options)],
         params:
             args=shlex.join(["prepare", _name, "--out-dir", _out] + (["--strict"] if _cfg["strict"] else [])),
+            code=code_digest(CORPORA[_name], "reconfake.corpora.spec"),
         log:
-            f"logs/corpora/prepare_{_name}.log",
+            f"{DATA_LOGS}/corpora/prepare_{_name}.log",
         benchmark:
-            f"benchmarks/corpora/prepare_{_name}.tsv"
+            f"{DATA_BENCH}/corpora/prepare_{_name}.tsv"
         resources:
             mem_mb=4000,
         conda:
@@ -115,9 +117,9 @@ if MINI:
             root=lambda wc, output: os.path.dirname(output[0]),
             packages_dir=f"--packages-dir {MINI['packages_dir']}" if MINI["packages_dir"] else "",
         log:
-            "logs/corpora/mini_packages.log",
+            f"{DATA_LOGS}/corpora/mini_packages.log",
         benchmark:
-            "benchmarks/corpora/mini_packages.tsv"
+            f"{DATA_BENCH}/corpora/mini_packages.tsv"
         localrule: True
         resources:
             mem_mb=1000,
@@ -136,10 +138,11 @@ if MINI:
         params:
             root=lambda wc, input: os.path.dirname(input[0]),
             spec=as_json(MINI_SPEC),
+            code=code_digest("reconfake.corpora.mini"),
         log:
-            "logs/corpora/mini_transcripts.log",
+            f"{DATA_LOGS}/corpora/mini_transcripts.log",
         benchmark:
-            "benchmarks/corpora/mini_transcripts.tsv"
+            f"{DATA_BENCH}/corpora/mini_transcripts.tsv"
         resources:
             mem_mb=2000,
         conda:
@@ -159,10 +162,11 @@ if MINI:
             root=lambda wc, input: os.path.dirname(input.packages),
             spec=as_json(MINI_SPEC),
             out_dir=lambda wc, output: os.path.dirname(output[0]),
+            code=code_digest("reconfake.corpora.mini"),
         log:
-            "logs/corpora/mini_{split}.log",
+            f"{DATA_LOGS}/corpora/mini_{{split}}.log",
         benchmark:
-            "benchmarks/corpora/mini_{split}.tsv"
+            f"{DATA_BENCH}/corpora/mini_{{split}}.tsv"
         resources:
             mem_mb=1500,
         conda:

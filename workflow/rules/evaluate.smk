@@ -1,6 +1,7 @@
 """Evaluation: one score file per (model, eval set); scores are bona fide logits. The
 baseline also scores the dev split and each backend's reconstructions of the dev bona fide
-clips, for the hardness table."""
+clips, for the hardness table. Memory is sized from the detector (`score_mem_mb`); device and
+feature-cache folder are `resources` (outside the params rerun trigger)."""
 
 
 
@@ -12,21 +13,21 @@ rule score:
         f"{RESULTS}/scores/{{model}}/{{evalset}}.csv",
     params:
         eval_samples=config["training"]["eval_samples"],
-        device=config["training"]["device"],
-        cache=lambda wc: feature_cache_flag(wc.model),
+        code=CODE["score"],
     log:
-        "logs/score/{model}/{evalset}.log",
+        f"{LOGS}/score/{{model}}/{{evalset}}.log",
     benchmark:
-        "benchmarks/score/{model}/{evalset}.tsv"
+        f"{BENCH}/score/{{model}}/{{evalset}}.tsv"
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc: score_mem_mb(wc.model),
         gpu=gpus(config["training"]["device"]),
+        run_flags=lambda wc: run_flags(wc.model),
     conda:
         f"{ENVS}/train.yaml"
     shell:
         "python -m reconfake --threads {threads} score --checkpoint {input.model} --output {output} "
-        "--eval-samples {params.eval_samples} --corpus {wildcards.evalset} --device {params.device} "
-        "{params.cache} {input.manifest} > {log} 2>&1"
+        "--eval-samples {params.eval_samples} --corpus {wildcards.evalset} {resources.run_flags} "
+        "{input.manifest} > {log} 2>&1"
 
 
 rule score_hardness:
@@ -38,20 +39,20 @@ rule score_hardness:
         f"{RESULTS}/hardness/{{what}}.csv",
     params:
         eval_samples=config["training"]["eval_samples"],
-        device=config["training"]["device"],
-        cache=lambda wc: feature_cache_flag("baseline"),
+        code=CODE["score"],
     log:
-        "logs/score/hardness/{what}.log",
+        f"{LOGS}/score/hardness/{{what}}.log",
     benchmark:
-        "benchmarks/score/hardness/{what}.tsv"
+        f"{BENCH}/score/hardness/{{what}}.tsv"
     resources:
-        mem_mb=2000,
+        mem_mb=score_mem_mb("baseline") if "baseline" in MODEL_SPEC else 2000,
         gpu=gpus(config["training"]["device"]),
+        run_flags=run_flags("baseline") if "baseline" in MODEL_SPEC else "",
     wildcard_constraints:
         what="|".join(["dev", *BACKENDS]),
     conda:
         f"{ENVS}/train.yaml"
     shell:
         "python -m reconfake --threads {threads} score --checkpoint {input.model} --output {output} "
-        "--eval-samples {params.eval_samples} --device {params.device} {params.cache} "
+        "--eval-samples {params.eval_samples} {resources.run_flags} "
         "{input.data} > {log} 2>&1"

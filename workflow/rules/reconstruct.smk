@@ -1,6 +1,9 @@
 """Reconstruction: one rule family per backend, scattered over NUM_SHARDS independent jobs.
 
 `snakemake --forcerun reconstruct_<backend>` rebuilds one backend's shards and what uses them.
+What shapes a shard is in `params` (backend, options, labels, the code digest); the device and
+the execution-only options (batch sizes, threads) are `resources`, so changing them reruns
+nothing; `--set-resources reconstruct_<backend>:device=cuda:1` overrides the device of a run.
 """
 
 TRAIN_MANIFEST = manifest(config["train_set"])
@@ -9,6 +12,7 @@ for _name, _entry in BACKENDS.items():
     _fitted = "fit" in _entry
     _model_dir = f"{RESULTS}/backends/{_name}/model"
     _options = {**_entry["options"], **({"model": _model_dir} if _fitted else {})}
+    _result_options, _run_options = split_options(_options)
 
     if _fitted:
 
@@ -24,10 +28,11 @@ for _name, _entry in BACKENDS.items():
             params:
                 backend=_entry["backend"],
                 options=as_json(_entry["fit"]),
+                code=backend_code(_entry["backend"]),
             log:
-                f"logs/fit/{_name}.log",
+                f"{LOGS}/fit/{_name}.log",
             benchmark:
-                f"benchmarks/fit/{_name}.tsv"
+                f"{BENCH}/fit/{_name}.tsv"
             threads: 2
             resources:
                 mem_mb=_entry["mem_mb"],
@@ -47,27 +52,30 @@ for _name, _entry in BACKENDS.items():
             f"{RESULTS}/shards/{_name}/train-{{shard}}-of-{NUM_SHARDS:03d}.parquet",
         params:
             backend=_entry["backend"],
-            options=as_json(_options),
+            options=_result_options,
             num_shards=NUM_SHARDS,
             bad_audio=config["audio"]["bad_audio"],
-            device=REC["device"],
             sample_rate=RATE,
             labels=" ".join(REC["labels"]),
+            code=backend_code(_entry["backend"], "reconfake.reconstruct"),
         log:
-            f"logs/reconstruct/{_name}/{{shard}}.log",
+            f"{LOGS}/reconstruct/{_name}/{{shard}}.log",
         benchmark:
-            f"benchmarks/reconstruct/{_name}/{{shard}}.tsv"
+            f"{BENCH}/reconstruct/{_name}/{{shard}}.tsv"
         threads: 1
         resources:
             mem_mb=_entry["mem_mb"],
             gpu=gpus(REC["device"]),
+            device=REC["device"],
+            run_options=_run_options,
         conda:
             f"{ENVS}/reconstruct.yaml"
         shell:
             "python -m reconfake --threads {threads} reconstruct --manifest {input.manifest} --backend {params.backend} "
-            "--options {params.options:q} --shard $((10#{wildcards.shard})) "
+            "--options {params.options:q} --run-options {resources.run_options:q} "
+            "--shard $((10#{wildcards.shard})) "
             "--num-shards {params.num_shards} --bad-audio {params.bad_audio} "
-            "--device {params.device} --sample-rate {params.sample_rate} --labels {params.labels} "
+            "--device {resources.device} --sample-rate {params.sample_rate} --labels {params.labels} "
             "--out {output} > {log} 2>&1"
 
     rule:
@@ -82,21 +90,24 @@ for _name, _entry in BACKENDS.items():
             dev_reconstruction(_name),
         params:
             backend=_entry["backend"],
-            options=as_json(_options),
+            options=_result_options,
             bad_audio=config["audio"]["bad_audio"],
-            device=REC["device"],
             sample_rate=RATE,
+            code=backend_code(_entry["backend"], "reconfake.reconstruct"),
         log:
-            f"logs/reconstruct/{_name}/dev-bonafide.log",
+            f"{LOGS}/reconstruct/{_name}/dev-bonafide.log",
         benchmark:
-            f"benchmarks/reconstruct/{_name}/dev-bonafide.tsv"
+            f"{BENCH}/reconstruct/{_name}/dev-bonafide.tsv"
         threads: 1
         resources:
             mem_mb=_entry["mem_mb"],
             gpu=gpus(REC["device"]),
+            device=REC["device"],
+            run_options=_run_options,
         conda:
             f"{ENVS}/reconstruct.yaml"
         shell:
             "python -m reconfake --threads {threads} reconstruct --manifest {input.manifest} --backend {params.backend} "
-            "--options {params.options:q} --bad-audio {params.bad_audio} --labels bonafide "
-            "--device {params.device} --sample-rate {params.sample_rate} --out {output} > {log} 2>&1"
+            "--options {params.options:q} --run-options {resources.run_options:q} "
+            "--bad-audio {params.bad_audio} --labels bonafide "
+            "--device {resources.device} --sample-rate {params.sample_rate} --out {output} > {log} 2>&1"

@@ -25,10 +25,9 @@ if HARDNESS:
     REPORT_OUTPUTS += [f"{REPORT_DIR}/hardness.{ext}" for ext in ("csv", "md", "png")]
 
 
-# Training writes <model dir>/layer_weights.json only for models that learn layer weights
-# (ssl_aasist with softmax or sls aggregation), so the report depends on every model.pt (the
-# json is written before it) and reads the json files that exist; its layer-weight figure is a
-# placeholder when none does, so the rule's outputs are the same for every detector.
+# Training writes <model dir>/layer_weights.json for every model (weights null for models
+# without learned layer weights), so the report declares them all; its layer-weight figure is
+# a placeholder when no model has weights, so the rule's outputs are the same for every detector.
 rule report:
     input:
         scores=expand(
@@ -36,7 +35,8 @@ rule report:
             model=MODELS,
             evalset=list(EVAL_SETS),
         ),
-        models=expand(f"{RESULTS}/models/{{model}}/model.pt", model=MODELS),
+        layer_weights=expand(f"{RESULTS}/models/{{model}}/layer_weights.json", model=MODELS),
+        benchmarks=benchmark_files(HARDNESS),
     output:
         table=report(f"{REPORT_DIR}/table.csv", caption="../report/table.rst", category="Results"),
         table_md=f"{REPORT_DIR}/table.md",
@@ -71,12 +71,10 @@ rule report:
         note=config["study"]["note"] if config["study"]["stand_in"] else "",
         reported=as_json(config["report"]["reported"]),
         reported_label=config["report"]["reported_label"],
-        layer_weights=lambda wc, input: " ".join(
-            os.path.join(os.path.dirname(path), "layer_weights.json") for path in input.models
-        ),
         out_dir=lambda wc, output: os.path.dirname(output.table),
+        code=CODE["report"],
     log:
-        "logs/report.log",
+        f"{LOGS}/report.log",
     conda:
         f"{ENVS}/report.yaml"
     shell:
@@ -84,7 +82,7 @@ rule report:
         "--eval-sets {params.eval_sets} --paradigms {params.paradigms:q} "
         "--note {params.note:q} --reported {params.reported:q} "
         "--reported-label {params.reported_label:q} "
-        "--layer-weights {params.layer_weights} --benchmarks benchmarks "
+        "--layer-weights {input.layer_weights} --benchmark-files {input.benchmarks} "
         "--out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -110,8 +108,9 @@ if HARDNESS:
             paradigms=as_json(PARADIGM),
             note=config["study"]["note"] if config["study"]["stand_in"] else "",
             out_dir=lambda wc, output: os.path.dirname(output.table),
+            code=CODE["hardness"],
         log:
-            "logs/hardness.log",
+            f"{LOGS}/hardness.log",
         conda:
             f"{ENVS}/report.yaml"
         shell:
@@ -126,8 +125,9 @@ rule study_info:
         report(f"{REPORT_DIR}/study.yaml", caption="../report/study.rst", category="Study"),
     params:
         config=as_json(config),
+        code=CODE["study_info"],
     log:
-        "logs/study_info.log",
+        f"{LOGS}/study_info.log",
     conda:
         f"{ENVS}/report.yaml"
     shell:

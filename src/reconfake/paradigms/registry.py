@@ -1,18 +1,20 @@
 """The one registry of reconstruction backends.
 
-A backend is a class in a module of this package, decorated with :func:`register`. Adding a
-backend is one module plus one entry under ``reconstruction.backends`` in the config; modules
-are discovered, so nothing else needs editing. Heavy imports (transformers, diffusers) belong
-inside the backend's ``__init__`` so that listing backends stays cheap.
+A backend is a class in a module of this package, decorated with :func:`register`, plus one
+line in :data:`BACKENDS` (its module, paradigm, whether the workflow fits it, and its option
+names). The table is what the Snakefile reads while it plans a run: :func:`backend_info` and
+:func:`check_options` import no backend module (backend modules import torch, which would cost
+seconds on every ``snakemake`` call). :func:`backend_class` imports the one module it needs;
+``tests/test_backends.py`` checks that the table matches the classes.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +23,44 @@ import numpy as np
 PARADIGMS = ("codec", "vocoder", "diffusion")
 
 _REGISTRY: dict[str, type[Backend]] = {}
-_discovered = False
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What the workflow needs to know of a backend without importing its module."""
+
+    module: str
+    paradigm: str
+    trainable: bool
+    options: frozenset[str]
+
+
+_PRETRAINED = ("model", "revision", "local_files_only", "bf16", "batch_size", "model_batch",
+               "chunk_seconds", "overlap_seconds", "num_threads")
+
+#: Every backend by name (kept in step with the classes by tests/test_backends.py).
+BACKENDS: dict[str, BackendInfo] = {
+    "audioldm": BackendInfo("audioldm", "diffusion", False, frozenset(
+        _PRETRAINED + ("condition", "normalize", "seed", "steps", "strength"))),
+    "dac": BackendInfo("dac", "codec", False, frozenset(_PRETRAINED + ("n_quantizers",))),
+    "encodec": BackendInfo("encodec", "codec", False, frozenset(_PRETRAINED + ("bandwidth",))),
+    "griffinlim": BackendInfo("griffinlim", "vocoder", False, frozenset(
+        ("batch_size", "momentum", "n_iter", "nnls_iter", "num_threads", "seed"))),
+    "hifigan": BackendInfo("hifigan", "vocoder", False, frozenset(_PRETRAINED)),
+    "mel_diffusion": BackendInfo("mel_diffusion", "diffusion", True, frozenset(
+        ("batch_size", "gl_iter", "max_patches", "model", "num_threads", "overlap", "seed", "steps",
+         "strength"))),
+    "opus": BackendInfo("opus", "codec", False, frozenset(("batch_size", "bitrate"))),
+    "semanticodec": BackendInfo("semanticodec", "diffusion", False, frozenset(
+        _PRETRAINED + ("cfg_scale", "ddim_sample_step", "seed", "semantic_vocab_size", "token_rate"))),
+    "world": BackendInfo("world", "vocoder", False, frozenset(
+        ("batch_size", "f0_ceil", "f0_floor", "f0_method", "frame_period_ms"))),
+}
+
+#: Backend options that change how fast a shard is built, not what it holds (the clips are
+#: reconstructed one by one or batched with per-clip seeds): the workflow keeps them out of
+#: its rerun triggers.
+EXECUTION_ONLY_OPTIONS = frozenset({"batch_size", "model_batch", "num_threads", "local_files_only"})
 
 
 def clip_seed(seed: int, clip: np.ndarray) -> int:
@@ -106,29 +145,41 @@ def register(cls: type[Backend]) -> type[Backend]:
     return cls
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    package = importlib.import_module("reconfake.paradigms")
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name != "registry":
-            importlib.import_module(f"reconfake.paradigms.{info.name}")
-    _discovered = True
+def backend_info(name: str) -> BackendInfo:
+    """The table entry of backend ``name`` (no import); the error lists the known names."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; known backends: {', '.join(sorted(BACKENDS))}")
+    return BACKENDS[name]
+
+
+def backend_module_file(name: str) -> Path:
+    """The source file of backend ``name`` (for the workflow's code digests)."""
+    return Path(__file__).with_name(f"{backend_info(name).module}.py")
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise :class:`BackendError` naming any option backend ``name`` does not accept."""
+    allowed = backend_info(name).options
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise BackendError(f"backend {name}: unknown option(s) {', '.join(unknown)}; "
+                           f"allowed: {', '.join(sorted(allowed))}")
 
 
 def available_backends() -> dict[str, type[Backend]]:
-    """All registered backends by name."""
-    _discover()
-    return dict(sorted(_REGISTRY.items()))
+    """All backends by name, as classes (imports every backend module)."""
+    return {name: backend_class(name) for name in sorted(BACKENDS)}
 
 
 def backend_class(name: str) -> type[Backend]:
-    """The backend class called ``name``; the error lists the known names."""
-    backends = available_backends()
-    if name not in backends:
-        raise BackendError(f"unknown backend {name!r}; known backends: {', '.join(backends)}")
-    return backends[name]
+    """The backend class called ``name``, importing its module only; the error lists the
+    known names."""
+    info = backend_info(name)
+    if name not in _REGISTRY:
+        importlib.import_module(f"reconfake.paradigms.{info.module}")
+    if name not in _REGISTRY:
+        raise BackendError(f"module reconfake.paradigms.{info.module} registers no backend {name!r}")
+    return _REGISTRY[name]
 
 
 def build_backend(name: str, options: dict[str, Any] | None = None, device: str = "cpu") -> Backend:
