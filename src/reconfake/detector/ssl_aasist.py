@@ -6,9 +6,10 @@ call apart, so front-end outputs can be cached:
 
 * ``layer_features(wave)`` -> ``(batch, layers, frames, dim)``: the frozen front-end, run
   without autograd, in eval mode (no SpecAugment masking, no LayerDrop) whatever the
-  module's own mode. Layers are the outputs of transformer layers 1..L; layer L is the
-  final layer-normed output (``last_hidden_state``, SSL-AASIST's feature), the others are
-  the residual stream as SLS reads it.
+  module's own mode. For ``softmax`` and ``sls`` the layers are the raw residual stream
+  after transformer blocks 1..L, exactly what SLS reads (fairseq ``layer_results``; the
+  encoder's final layer norm is not applied to layer L); ``last`` reads the final
+  layer-normed output (``last_hidden_state``, SSL-AASIST's feature).
 * ``forward_features(layers)`` -> ``(embedding, logits)``: aggregation (``last``,
   ``softmax`` or ``sls``; see :mod:`reconfake.detector.aggregation`) and the SSL-AASIST
   back-end (:class:`~reconfake.detector.aasist.SSLAASISTBackend`: Linear dim -> 128, pool
@@ -38,7 +39,11 @@ from reconfake.detector.ssl_frontend import (
 )
 from reconfake.detector.whisper_frontend import WhisperFrontend
 
-CACHE_LAYOUT = "ssl-layers-v1"
+# v2: ``softmax``/``sls`` read the raw residual output of layer L (v1: the final layer-normed
+# output), as SLS does; ``last`` still reads the normed output.
+CACHE_LAYOUT = "ssl-layers-v2"
+# Recorded in checkpoints: what the layers a model was trained on are.
+LAYER_OUTPUTS = "residual"
 
 
 class SSLAASIST(nn.Module):
@@ -108,17 +113,33 @@ class SSLAASIST(nn.Module):
             mean = x.mean(dim=-1, keepdim=True)
             x = (x - mean) / torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-7)
         used = self.aggregation.layers_used()
+        final_norm = self.aggregation.mode == "last"
         if self.whisper:
-            return fe.layer_features(x, used)
+            return fe.layer_features(x, used, final_norm=final_norm)
         num_layers = fe.config.num_hidden_layers
-        if used == [num_layers - 1]:
+        if final_norm:
             return fe(x).last_hidden_state.unsqueeze(1)
-        out = fe(x, output_hidden_states=True)
-        # hidden_states[k] is the output of layer k for k < L (transformers 4 and 5 agree);
-        # the last entry differs between versions, so layer L is taken normed from
-        # last_hidden_state.
-        layers = [*out.hidden_states[1:num_layers], out.last_hidden_state]
-        return torch.stack([layers[i] for i in used], dim=1)
+        # SLS reads fairseq's layer_results: the raw residual stream after each block, layer L
+        # included (before the encoder's final layer norm). A forward hook on every block gets
+        # exactly that, independently of how a transformers version fills hidden_states.
+        outputs: dict[int, Tensor] = {}
+
+        def keep(k: int) -> Callable[..., None]:
+            def hook(_module: nn.Module, _args: Any, out: Any) -> None:
+                outputs[k] = out[0] if isinstance(out, tuple) else out
+            return hook
+
+        handles = [layer.register_forward_hook(keep(k))
+                   for k, layer in enumerate(fe.encoder.layers) if k in used]
+        try:
+            fe(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if len(outputs) != len(used) or num_layers != len(fe.encoder.layers):
+            raise RuntimeError(f"front-end {self.frontend_source!r}: expected outputs of layers "
+                               f"{[i + 1 for i in used]}, got {sorted(k + 1 for k in outputs)}")
+        return torch.stack([outputs[i] for i in used], dim=1)
 
     def forward_features(self, layers: Tensor) -> tuple[Tensor, Tensor]:
         """``(embedding, logits)`` from front-end layer outputs."""
@@ -150,8 +171,9 @@ class SSLAASIST(nn.Module):
 
     def cache_key(self) -> str:
         """What determines ``layer_features`` of a given waveform."""
+        final = "normed" if self.aggregation.mode == "last" else "raw"
         return (f"{CACHE_LAYOUT}-{self.fingerprint()[:16]}-norm{int(self.normalize_input)}-"
-                f"layers{'_'.join(str(i + 1) for i in self.aggregation.layers_used())}")
+                f"layers{'_'.join(str(i + 1) for i in self.aggregation.layers_used())}-{final}")
 
     def checkpoint_metadata(self) -> dict[str, Any]:
         """Front-end provenance recorded in checkpoints."""
@@ -164,12 +186,19 @@ class SSLAASIST(nn.Module):
             note = "untrained front-end: random weights of the XLS-R architecture, built offline"
         return {"frontend": {
             "source": self.frontend_source, "revision": self.revision, "trained": trained,
-            "sha256": self.fingerprint(), "note": note,
+            "sha256": self.fingerprint(), "note": note, "layer_outputs": LAYER_OUTPUTS,
         }}
 
     def check_checkpoint_metadata(self, meta: dict[str, Any], name: str = "checkpoint") -> None:
         """Refuse a checkpoint trained on other front-end weights than the ones loaded now."""
-        recorded = (meta.get("frontend") or {}).get("sha256")
+        record = meta.get("frontend") or {}
+        if record and self.aggregation.mode != "last" and \
+                record.get("layer_outputs") != LAYER_OUTPUTS:
+            raise ValueError(
+                f"{name}: a {self.aggregation.mode!r} model trained before layer L became the "
+                "raw residual output (it saw the final layer-normed output): retrain it, or "
+                "score it with a reconfake version before the recipe branch")
+        recorded = record.get("sha256")
         if recorded and recorded != self.fingerprint():
             raise ValueError(
                 f"{name}: trained on front-end {meta['frontend'].get('source')!r} with weights "
