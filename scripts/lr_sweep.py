@@ -4,10 +4,11 @@ cross-entropy per epoch for each rate, and (optionally) the EER on an unseen eva
 Trains one model per rate with the reconfake CLI (the same command a user would run), all
 sharing one feature cache, so the front-end runs once. Then writes, under ``--out``:
 
-* ``sweep.csv``: one row per (lr, epoch) with dev_eer_percent, dev_ce and the train losses;
-* ``summary.md``: a table per rate (best epoch, its dev EER / dev CE, last-epoch values,
-  eval EER when scored);
-* ``lr_sweep.png``: dev EER and dev CE against the epoch, one line per rate.
+* ``sweep.csv``: one row per (lr, seed, epoch) with dev_eer_percent, dev_ce and the losses;
+* ``summary.md``: a row per rate, means over the seeds (with the range): dev EER and dev CE
+  at the first and last epoch, the lowest dev CE, the train CE of the last epoch, and the
+  EER on ``--eval`` of the model training kept (best dev EER, ties by dev CE);
+* ``lr_sweep.png``: dev EER and dev CE against the epoch, the mean over seeds per rate.
 
 Example (the sweep in docs/detector.md)::
 
@@ -15,7 +16,8 @@ Example (the sweep in docs/detector.md)::
         --train data/mini/train.parquet --dev data/mini/dev.parquet \\
         --eval data/mini/eval_piper.parquet --feature-cache /tmp/recipe_fc
 
-``--plot-only`` redraws from the runs already in ``--out``.
+``--seeds 0 1 2`` repeats the sweep per training seed; ``--plot-only`` redraws from the runs
+already in ``--out``.
 """
 
 from __future__ import annotations
@@ -32,22 +34,27 @@ ARCH = {"frontend": "whisper-tiny.en", "aggregation": "sls",
         "backend": {"proj_dim": 64, "channels": [16, 32]}}
 
 
-def training_options(lr: float, args: argparse.Namespace) -> dict:
+def training_options(lr: float, seed: int, args: argparse.Namespace) -> dict:
     """The embedded default's training options, with the rate varied and no early stop."""
     return {"epochs": args.epochs, "patience": args.epochs, "batch_size": 16, "lr": lr,
-            "crop_samples": 32000, "eval_samples": 64600, "seed": args.seed, "threads": 1,
+            "crop_samples": 32000, "eval_samples": 64600, "seed": seed, "threads": 1,
             "racl_enh": True, "racl_reg": True, "feature_cache": args.feature_cache}
 
 
-def run_one(rate: str, args: argparse.Namespace) -> Path:
-    """Train (unless done) and score one rate; returns its folder."""
-    folder = Path(args.out) / f"lr_{rate}"
+def run_folder(out: Path, rate: str, seed: int) -> Path:
+    """Where the run of ``rate`` and ``seed`` lives."""
+    return out / (f"lr_{rate}" if seed == 0 else f"lr_{rate}_s{seed}")
+
+
+def run_one(rate: str, seed: int, args: argparse.Namespace) -> Path:
+    """Train (unless done) and score one rate and seed; returns its folder."""
+    folder = run_folder(Path(args.out), rate, seed)
     cli = [sys.executable, "-m", "reconfake", "--threads", "1"]
     if not (folder / "model.pt").exists():
         subprocess.run([*cli, "train", "--train", args.train, "--dev", args.dev,
                         "--out-dir", str(folder), "--architecture", "ssl_aasist",
                         "--arch-options", json.dumps(ARCH),
-                        "--options", json.dumps(training_options(float(rate), args))],
+                        "--options", json.dumps(training_options(float(rate), seed, args))],
                        check=True)
     if args.eval and not (folder / "eval.json").exists():
         scores = folder / "eval_scores.csv"
@@ -60,29 +67,38 @@ def run_one(rate: str, args: argparse.Namespace) -> Path:
     return folder
 
 
-def collect(out: Path, rates: list[str]) -> tuple[list[dict], list[dict]]:
-    """Per-epoch rows and per-rate summaries of the runs present in ``out``."""
+def collect(out: Path, rates: list[str], seeds: list[int]) -> tuple[list[dict], list[dict]]:
+    """Per-epoch rows and per-rate summaries (over the seeds present) of the runs in ``out``."""
     rows, summary = [], []
     for rate in rates:
-        log = out / f"lr_{rate}" / "train_log.csv"
-        if not log.exists():
-            continue
-        history = list(csv.DictReader(log.open()))
-        for h in history:
-            rows.append({"lr": rate, **h})
-        best = min(history, key=lambda h: (float(h["dev_eer_percent"]), float(h["dev_ce"])))
-        record = {"lr": rate, "best_epoch": int(best["epoch"]) + 1,
-                  "best_dev_eer": float(best["dev_eer_percent"]),
-                  "best_dev_ce": float(best["dev_ce"]),
-                  "last_dev_eer": float(history[-1]["dev_eer_percent"]),
-                  "last_dev_ce": float(history[-1]["dev_ce"]),
-                  "first_dev_ce": float(history[0]["dev_ce"]),
-                  "last_train_ce": float(history[-1]["ce"])}
-        evaluation = out / f"lr_{rate}" / "eval.json"
-        if evaluation.exists():
-            record["eval_eer"] = float(json.loads(evaluation.read_text())["eer_percent"])
-        summary.append(record)
+        runs = []
+        for seed in seeds:
+            folder = run_folder(out, rate, seed)
+            if not (folder / "train_log.csv").exists():
+                continue
+            history = list(csv.DictReader((folder / "train_log.csv").open()))
+            rows += [{"lr": rate, "seed": seed, **h} for h in history]
+            best = min(history, key=lambda h: (float(h["dev_eer_percent"]), float(h["dev_ce"])))
+            run = {"first_eer": float(history[0]["dev_eer_percent"]),
+                   "last_eer": float(history[-1]["dev_eer_percent"]),
+                   "first_ce": float(history[0]["dev_ce"]),
+                   "last_ce": float(history[-1]["dev_ce"]),
+                   "min_ce": min(float(h["dev_ce"]) for h in history),
+                   "train_ce": float(history[-1]["ce"]), "best_epoch": int(best["epoch"]) + 1}
+            if (folder / "eval.json").exists():
+                run["eval_eer"] = float(json.loads((folder / "eval.json").read_text())["eer_percent"])
+            runs.append(run)
+        if runs:
+            summary.append({"lr": rate, "seeds": len(runs),
+                            **{k: [r[k] for r in runs] for k in runs[0]}})
     return rows, summary
+
+
+def _cell(values: list[float], digits: int) -> str:
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def write_outputs(out: Path, rows: list[dict], summary: list[dict], eval_name: str) -> None:
@@ -97,27 +113,32 @@ def write_outputs(out: Path, rows: list[dict], summary: list[dict], eval_name: s
         writer = csv.DictWriter(handle, keys)
         writer.writeheader()
         writer.writerows(rows)
-    lines = [f"| Adam lr | best epoch | dev EER % (best) | dev CE (best) | dev EER % (ep. last) "
-             f"| dev CE (ep. 1 -> last) | train CE (last) | {eval_name} EER % |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| Adam lr | seeds | dev EER % ep. 1 | dev EER % ep. last | dev CE ep. 1 | "
+             f"dev CE ep. last | lowest dev CE | train CE ep. last | {eval_name} EER % |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
-        ev = f"{s['eval_eer']:.2f}" if "eval_eer" in s else "-"
-        lines.append(f"| {s['lr']} | {s['best_epoch']} | {s['best_dev_eer']:.2f} | "
-                     f"{s['best_dev_ce']:.4f} | {s['last_dev_eer']:.2f} | "
-                     f"{s['first_dev_ce']:.4f} -> {s['last_dev_ce']:.4f} | "
-                     f"{s['last_train_ce']:.4f} | {ev} |")
+        ev = _cell(s["eval_eer"], 1) if "eval_eer" in s else "-"
+        lines.append(f"| {s['lr']} | {s['seeds']} | {_cell(s['first_eer'], 2)} | "
+                     f"{_cell(s['last_eer'], 2)} | {_cell(s['first_ce'], 3)} | "
+                     f"{_cell(s['last_ce'], 3)} | {_cell(s['min_ce'], 3)} | "
+                     f"{_cell(s['train_ce'], 4)} | {ev} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
     fig, (ax_eer, ax_ce) = plt.subplots(1, 2, figsize=(10, 4))
     for s in summary:
         hist = [r for r in rows if r["lr"] == s["lr"]]
-        epochs = [int(r["epoch"]) + 1 for r in hist]
-        ax_eer.plot(epochs, [float(r["dev_eer_percent"]) for r in hist], marker="o",
-                    label=f"lr {s['lr']}")
-        ax_ce.plot(epochs, [float(r["dev_ce"]) for r in hist], marker="o", label=f"lr {s['lr']}")
-    ax_eer.set(xlabel="epoch", ylabel="dev EER (%)", title="dev EER")
-    ax_ce.set(xlabel="epoch", ylabel="dev cross-entropy", title="dev CE (unweighted)",
+        epochs = sorted({int(r["epoch"]) + 1 for r in hist})
+
+        def mean(key: str, hist: list[dict] = hist, epochs: list[int] = epochs) -> list[float]:
+            return [sum(float(r[key]) for r in hist if int(r["epoch"]) + 1 == e)
+                    / sum(1 for r in hist if int(r["epoch"]) + 1 == e) for e in epochs]
+
+        label = f"lr {s['lr']}"
+        ax_eer.plot(epochs, mean("dev_eer_percent"), marker="o", label=label)
+        ax_ce.plot(epochs, mean("dev_ce"), marker="o", label=label)
+    ax_eer.set(xlabel="epoch", ylabel="dev EER (%)", title="dev EER (mean over seeds)")
+    ax_ce.set(xlabel="epoch", ylabel="dev cross-entropy", title="dev CE, unweighted (mean over seeds)",
               yscale="log")
     for ax in (ax_eer, ax_ce):
         ax.grid(alpha=0.3)
@@ -139,15 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feature-cache", default="results/feature_cache")
     p.add_argument("--rates", nargs="+", default=list(DEFAULT_RATES))
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--plot-only", action="store_true")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.plot_only:
-        for rate in args.rates:
-            run_one(rate, args)
-    rows, summary = collect(out, args.rates)
+        for seed in args.seeds:
+            for rate in args.rates:
+                run_one(rate, seed, args)
+    rows, summary = collect(out, args.rates, args.seeds)
     write_outputs(out, rows, summary, Path(args.eval).stem if args.eval else "eval")
     return 0
 

@@ -183,6 +183,24 @@ def _dev_metrics(model: nn.Module, items: list[Item], source: _BatchSource) -> t
     return compute_eer(score[labels == BONAFIDE], score[labels != BONAFIDE])[0], ce
 
 
+def _param_groups(model: nn.Module, opts: TrainOptions) -> list[dict[str, Any]]:
+    """Adam parameter groups: the trained head at ``lr``; a trainable front-end (detector
+    option ``frontend_trainable``, registered as ``ssl_model``) at ``frontend_lr``, as
+    SSL-AASIST fine-tunes XLS-R at 1e-6 while a fresh back-end needs a far larger rate."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    frontend = [p for n, p in named if n.startswith("ssl_model.")]
+    head = [p for n, p in named if not n.startswith("ssl_model.")]
+    groups: list[dict[str, Any]] = [{"params": head, "lr": opts.lr}]
+    if frontend:
+        groups.append({"params": frontend, "lr": opts.frontend_lr})
+        log.info("%d trainable parameters at lr %g, front-end %d at lr %g",
+                 sum(p.numel() for p in head), opts.lr, sum(p.numel() for p in frontend),
+                 opts.frontend_lr)
+    else:
+        log.info("%d trainable parameters", sum(p.numel() for p in head))
+    return groups
+
+
 def _fill_cache(model: nn.Module, cache: FeatureCache, items: list[Item], dev_items: list[Item],
                 source: _BatchSource, use_amp: bool) -> dict[str, Any]:
     opts = source.opts
@@ -267,6 +285,11 @@ def train_detector(
         if not hasattr(model, "layer_features"):
             raise ValueError(f"feature_cache needs a model with a frozen SSL front-end "
                              f"(ssl_aasist); {architecture!r} has none: set it to null")
+        if getattr(model, "frontend_trainable", False):
+            raise ValueError("feature_cache stores the outputs of a frozen front-end, but the "
+                             "detector option frontend_trainable: true changes them every step: "
+                             "set training option feature_cache: null (or frontend_trainable: "
+                             "false)")
         if augment is not None:
             raise ValueError("feature_cache stores front-end outputs of clean audio, but RawBoost "
                              "changes the audio every epoch: turn one of them off")
@@ -275,9 +298,8 @@ def train_detector(
                      opts.crop_samples)
         cache = FeatureCache(opts.feature_cache, model.cache_key())
     source = _BatchSource(store, opts, device, augment, cache)
-    params = [p for p in model.parameters() if p.requires_grad]
-    log.info("%d trainable parameters", sum(p.numel() for p in params))
-    optimizer = torch.optim.Adam(params, lr=opts.lr, weight_decay=opts.weight_decay)
+    optimizer = torch.optim.Adam(_param_groups(model, opts), lr=opts.lr,
+                                 weight_decay=opts.weight_decay)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"dev_eer": float("inf"), "epoch": -1, "state_dict": None}

@@ -210,6 +210,8 @@ def bonafide_batches(groups: list[str], labels: list[int], batch_size: int,
             fresh += 1
             cursor += 1
         if not fresh:
+            if cursor >= len(order):
+                break  # the stream's tail was all openers already placed: the epoch is over
             # Reused openers left no room for the next group (groups larger than half a
             # batch): start from that group, then reuse what still fits.
             head = order[cursor]

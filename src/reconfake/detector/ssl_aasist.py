@@ -19,6 +19,13 @@ The frozen front-end is held outside the module tree: ``parameters()`` and ``sta
 hold only what is trained (XLS-R would add 1.2 GB to every checkpoint), ``.to()`` still moves
 it. Checkpoints record the front-end's source and a SHA-256 of its weights; loading one
 rebuilds the front-end from its source and refuses a different one.
+
+``frontend_trainable=True`` fine-tunes the front-end with the rest (SSL-AASIST's recipe;
+the frozen/fine-tuned ablation): it is then a registered submodule ``ssl_model`` whose
+weights are in ``parameters()`` and every checkpoint, gradients flow through
+``layer_features``, and the recorded SHA-256 is that of the pretrained weights it started
+from. It still runs in eval mode (no dropout, SpecAugment masking or LayerDrop), so a clip's
+features depend only on the weights. Training gives it its own rate (``frontend_lr``).
 """
 
 from __future__ import annotations
@@ -63,12 +70,14 @@ class SSLAASIST(nn.Module):
         tiny: size of the ``tiny-random`` front-end (see ``ssl_frontend.TINY_DEFAULTS``).
         backend: width of the SSL-AASIST back-end, ``{"proj_dim": 128, "channels": [32, 64]}``
             by default (SSL-AASIST's); smaller values make a narrower back-end.
+        frontend_trainable: fine-tune the front-end too (see the module docstring).
     """
 
     def __init__(self, frontend: str = XLSR_300M, aggregation: str = "sls",
                  layer_norm: bool = False, normalize_input: bool = True,
                  revision: str | None = None, frontend_seed: int = 0,
-                 tiny: dict[str, Any] | None = None, backend: dict[str, Any] | None = None):
+                 tiny: dict[str, Any] | None = None, backend: dict[str, Any] | None = None,
+                 frontend_trainable: bool = False):
         super().__init__()
         backend = dict(backend or {})
         unknown = sorted(set(backend) - {"proj_dim", "channels"})
@@ -76,11 +85,16 @@ class SSLAASIST(nn.Module):
             raise ValueError(f"unknown ssl_aasist backend option(s) {unknown}; allowed: "
                              "['channels', 'proj_dim']")
         model = build_frontend(frontend, revision, frontend_seed, tiny)
-        model.requires_grad_(False)
+        model.requires_grad_(bool(frontend_trainable))
         model.eval()
-        # Bypasses nn.Module registration on purpose (see the module docstring).
+        self.frontend_trainable = bool(frontend_trainable)
+        # Frozen: bypasses nn.Module registration on purpose (see the module docstring).
         self.__dict__["_frontend"] = model
         self.__dict__["_fingerprint"] = None
+        if self.frontend_trainable:
+            self.ssl_model = model
+            # The provenance is the pretrained weights, taken before training changes them.
+            self.__dict__["_fingerprint"] = frontend_fingerprint(model)
         self.frontend_source = frontend
         self.revision = revision
         self.whisper = isinstance(model, WhisperFrontend)
@@ -98,14 +112,19 @@ class SSLAASIST(nn.Module):
         return self.__dict__["_frontend"]
 
     def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> SSLAASIST:
-        self.frontend._apply(fn, recurse)
+        if not self.frontend_trainable:  # a registered front-end is moved by super()
+            self.frontend._apply(fn, recurse)
         return super()._apply(fn, recurse)
 
     # ----------------------------------------------------------------- the two halves
 
-    @torch.no_grad()
     def layer_features(self, wave: Tensor) -> Tensor:
-        """Front-end layer outputs the aggregation reads, ``(B, L_used, frames, dim)``."""
+        """Front-end layer outputs the aggregation reads, ``(B, L_used, frames, dim)``;
+        differentiable only when the front-end is trainable."""
+        with torch.set_grad_enabled(self.frontend_trainable and torch.is_grad_enabled()):
+            return self._layer_features(wave)
+
+    def _layer_features(self, wave: Tensor) -> Tensor:
         fe = self.frontend
         fe.eval()
         x = wave
@@ -164,15 +183,19 @@ class SSLAASIST(nn.Module):
             return agg.weights(layers).float().mean(dim=0).cpu()
 
     def fingerprint(self) -> str:
-        """SHA-256 of the front-end (computed once)."""
+        """SHA-256 of the front-end as built (computed once; for a trainable front-end,
+        of the pretrained weights it started from)."""
         if self.__dict__["_fingerprint"] is None:
             self.__dict__["_fingerprint"] = frontend_fingerprint(self.frontend)
         return self.__dict__["_fingerprint"]
 
     def cache_key(self) -> str:
-        """What determines ``layer_features`` of a given waveform."""
+        """What determines ``layer_features`` of a given waveform. For a trainable
+        front-end that is its current weights (e.g. a fine-tuned model being scored)."""
         final = "normed" if self.aggregation.mode == "last" else "raw"
-        return (f"{CACHE_LAYOUT}-{self.fingerprint()[:16]}-norm{int(self.normalize_input)}-"
+        weights = frontend_fingerprint(self.frontend) if self.frontend_trainable \
+            else self.fingerprint()
+        return (f"{CACHE_LAYOUT}-{weights[:16]}-norm{int(self.normalize_input)}-"
                 f"layers{'_'.join(str(i + 1) for i in self.aggregation.layers_used())}-{final}")
 
     def checkpoint_metadata(self) -> dict[str, Any]:
@@ -187,6 +210,7 @@ class SSLAASIST(nn.Module):
         return {"frontend": {
             "source": self.frontend_source, "revision": self.revision, "trained": trained,
             "sha256": self.fingerprint(), "note": note, "layer_outputs": LAYER_OUTPUTS,
+            "fine_tuned": self.frontend_trainable,
         }}
 
     def check_checkpoint_metadata(self, meta: dict[str, Any], name: str = "checkpoint") -> None:
