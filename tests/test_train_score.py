@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,8 +11,8 @@ import torch
 import reconfake.train as train_module
 from reconfake.cli import main
 from reconfake.detector.inference import load_checkpoint
-from reconfake.train import train_detector
-from tests.conftest import SSL_TINY_ARCH, checkpoint_weights
+from reconfake.train import TrainOptions, train_detector
+from tests.conftest import REPO, SSL_TINY_ARCH, checkpoint_weights
 
 OPTIONS = {"epochs": 2, "batch_size": 4, "crop_samples": 8000, "eval_samples": 8000,
            "threads": 1, "lr": 0.003}
@@ -128,3 +129,20 @@ def test_dev_eer_ties_are_broken_by_dev_cross_entropy(tmp_path, corpus, monkeypa
     assert blob["best_epoch"] == 1 and blob["dev_eer"] == 0.0
     assert [h["dev_ce"] for h in blob["history"]] == [0.9, 0.2, 0.5]
 
+
+
+def test_paper_profile_recipe_matches_the_documented_evidence():
+    """The paper profile's back-end rate is the one docs/detector.md's LR sweep names, that
+    rate is a row of the sweep's table, and RawBoost is SSL-AASIST's 19LA default."""
+    import yaml
+
+    training = yaml.safe_load((REPO / "config.paper.yaml").read_text())["training"]
+    docs = (REPO / "docs" / "detector.md").read_text()
+    named = re.search(r"paper profile's back-end rate: \*\*Adam lr ([0-9.e+-]+)\*\*", docs)
+    assert named, "docs/detector.md must name the paper profile's rate"
+    assert float(named.group(1)) == training["lr"]
+    assert re.search(rf"^\| {re.escape(named.group(1))} \|", docs, re.MULTILINE)  # a sweep row
+    assert training["lr"] != 1e-6 and training["frontend_lr"] == 1e-6
+    assert training["rawboost"] == "lnl+isd" and "`rawboost: 5` (`lnl+isd`)" in docs
+    assert TrainOptions.from_dict({k: v for k, v in training.items() if k != "mem_mb"}).rawboost \
+        == "lnl+isd"

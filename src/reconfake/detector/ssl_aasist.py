@@ -4,12 +4,12 @@
 (column 1 = bona fide, the score). It is the composition of two halves that training may
 call apart, so front-end outputs can be cached:
 
-* ``layer_features(wave)`` -> ``(batch, layers, frames, dim)``: the frozen front-end, run
-  without autograd, in eval mode (no SpecAugment masking, no LayerDrop) whatever the
-  module's own mode. For ``softmax`` and ``sls`` the layers are the raw residual stream
-  after transformer blocks 1..L, exactly what SLS reads (fairseq ``layer_results``; the
-  encoder's final layer norm is not applied to layer L); ``last`` reads the final
-  layer-normed output (``last_hidden_state``, SSL-AASIST's feature).
+* ``layer_features(wave)`` -> ``(batch, layers, frames, dim)``: the front-end, run without
+  autograd (unless ``frontend_trainable``), in eval mode (no SpecAugment masking, no
+  LayerDrop) whatever the module's own mode. For ``softmax`` and ``sls`` the layers are the
+  raw residual stream after transformer blocks 1..L, exactly what SLS reads (fairseq
+  ``layer_results``; the encoder's final layer norm is not applied to layer L); ``last``
+  reads the final layer-normed output (``last_hidden_state``, SSL-AASIST's feature).
 * ``forward_features(layers)`` -> ``(embedding, logits)``: aggregation (``last``,
   ``softmax`` or ``sls``; see :mod:`reconfake.detector.aggregation`) and the SSL-AASIST
   back-end (:class:`~reconfake.detector.aasist.SSLAASISTBackend`: Linear dim -> 128, pool
