@@ -180,7 +180,8 @@ def test_train_writes_metadata_layer_weights_and_scores(tmp_path, corpus):
     assert blob["rawboost"]["algo"] == 5
     assert not any(k.startswith("frontend") for k in blob["state_dict"])
     header = (tmp_path / "m" / "train_log.csv").read_text().splitlines()[0]
-    assert header == "epoch,total,ce,enh,reg,dev_eer_percent,dev_ce,seconds,clips_per_s"
+    assert header == ("epoch,total,ce,enh,reg,dev_eer_percent,dev_ce,pair_batches,"
+                      "anchors_with_positive,bonafide_views,seconds,clips_per_s")
     weights = json.loads((tmp_path / "m" / "layer_weights.json").read_text())
     assert weights["aggregation"] == "sls" and weights["layers"] == [1, 2, 3]
     assert weights["frontend"] == "tiny-random" and weights["frontend_trained"] is False
@@ -315,3 +316,198 @@ def test_hub_frontend_loads_safetensors_from_a_snapshot(tmp_path, monkeypatch):
     loaded = load_wav2vec2("someone/w2v", "v1")
     assert frontend_fingerprint(loaded) == frontend_fingerprint(twin)
     assert loaded.reconfake_revision == commit
+
+
+# --------------------------------------------------------------------------- recipe review
+
+
+def _la_like(n_bona=10, n_spoof=90, recon=1):
+    """ASVspoof 2019 LA's 1:9 ratio with ``recon`` reconstructions per clip (label spoof)."""
+    groups, labels = [], []
+    for i in range(n_bona):
+        groups += [f"b{i}"] * (1 + recon)
+        labels += [1] + [0] * recon
+    for i in range(n_spoof):
+        groups += [f"s{i}"] * (1 + recon)
+        labels += [0] * (1 + recon)
+    return groups, labels
+
+
+def test_every_batch_has_two_bonafide_clips_at_the_19la_ratio():
+    from reconfake.detector.data import batch_pair_stats, bonafide_batches
+
+    groups, labels = _la_like()  # 10 bona fide + 90 spoof, each with its reconstruction
+    old = group_batches(groups, 14, np.random.default_rng(0))
+    old_stats = batch_pair_stats(old, labels)
+    # the plain grouped shuffle: 3 of 15 batches have a pair, 40 % of bona fide clips no positive
+    assert len(old) == 15 and old_stats["pair_batches"] == pytest.approx(0.2)
+    assert old_stats["anchors_with_positive"] == pytest.approx(0.6)
+    assert old_stats["bonafide_views"] == 1.0
+    for seed in range(5):
+        batches = bonafide_batches(groups, labels, 14, np.random.default_rng(seed))
+        assert min(sum(labels[i] for i in b) for b in batches) >= 2
+        assert max(len(b) for b in batches) <= 14
+        assert set(i for b in batches for i in b) == set(range(200))  # every clip once at least
+        for batch in batches:  # a bona fide clip comes with its reconstruction
+            assert len(batch) == len(set(batch))
+            for g in {groups[i] for i in batch}:
+                assert sum(groups[i] == g for i in batch) == 2
+        stats = batch_pair_stats(batches, labels)
+        assert stats["pair_batches"] == 1.0 and stats["anchors_with_positive"] == 1.0
+        # 90 spoof groups at 5 per batch -> 18 batches of 2 bona fide groups: 36 views of 10
+        assert len(batches) == 18 and stats["bonafide_views"] == pytest.approx(3.6)
+    # deterministic for a seed (exact resume), and 0 falls back to group_batches
+    assert bonafide_batches(groups, labels, 14, np.random.default_rng(3)) == \
+        bonafide_batches(groups, labels, 14, np.random.default_rng(3))
+    assert bonafide_batches(groups, labels, 14, np.random.default_rng(0), 0) == old
+
+
+def test_balanced_set_needs_no_repeats_and_big_groups_still_progress():
+    from reconfake.detector.data import batch_pair_stats, bonafide_batches
+
+    labels = [1] * 356 + [0] * 356  # the mini corpus: balanced, no shards
+    batches = bonafide_batches([str(i) for i in range(712)], labels, 16, np.random.default_rng(0))
+    stats = batch_pair_stats(batches, labels)
+    assert len(batches) == 45 and stats["bonafide_views"] == 1.0
+    assert stats["pair_batches"] == 1.0
+    # groups of 3 in batches of 4: no two groups fit together; every group still comes, once
+    groups, labels = _la_like(4, 8, recon=2)
+    batches = bonafide_batches(groups, labels, 4, np.random.default_rng(0))
+    assert sorted(i for b in batches for i in b) == list(range(36)) and len(batches) == 12
+
+
+class _Store:
+    """Audio by utt_id, for feeding _BatchSource without files."""
+
+    def __init__(self, clips):
+        self.clips = clips
+
+    def load(self, item):
+        return self.clips[item.utt_id]
+
+
+def test_a_clip_and_its_reconstruction_share_crop_and_rawboost():
+    from reconfake.detector.data import Item, pair_crop_offsets
+    from reconfake.detector.rawboost import RawBoost
+    from reconfake.train import TrainOptions, _BatchSource
+
+    rng = np.random.default_rng(0)
+    clip = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    other = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    # the reconstruction: half the level and 40 samples longer (generators pad)
+    clips = {"a": clip, "a_rec": np.concatenate([0.5 * clip, np.zeros(40, np.float32)]),
+             "b": other}
+    batch = [Item("a", 1, "-", "a", "x"), Item("a_rec", 0, "rec", "a", "x"),
+             Item("b", 0, "A01", "b", "x")]
+    opts = TrainOptions(crop_samples=4000, random_crop=True)
+    for algo in (0, 2):  # no augmentation; ISD, which is linear in the signal below clipping
+        augment = RawBoost(algo) if algo else None
+        source = _BatchSource(_Store(clips), opts, torch.device("cpu"), augment, None)
+        for seed in range(3):
+            x = source.train_inputs(batch, np.random.default_rng(seed),
+                                    np.random.default_rng([seed, 1])).numpy()
+            np.testing.assert_allclose(x[1], 0.5 * x[0], atol=1e-6)  # same offset, same draws
+            assert not np.allclose(x[0], x[2])
+            if algo:
+                plain = _BatchSource(_Store(clips), opts, torch.device("cpu"), None, None)
+                clean = plain.train_inputs(batch, np.random.default_rng(seed),
+                                           np.random.default_rng([seed, 1])).numpy()
+                assert np.abs(x[0] - clean[0]).max() > 1e-3  # RawBoost really acted
+    offsets = pair_crop_offsets([16000, 16040, 16000, 3000], ["a", "a", "b", "c"], 4000,
+                                np.random.default_rng(7))
+    assert offsets[0] == offsets[1] and 0 <= offsets[0] <= 12000 and offsets[3] == 0
+
+
+def _frontend_params(model):
+    return {k: v.detach().clone() for k, v in model.frontend.state_dict().items()}
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_frontend_trainable_changes_frontend_weights_only_when_asked(trainable):
+    from reconfake.train import TrainOptions, _param_groups
+
+    torch.manual_seed(0)
+    model = _model("sls", frontend_trainable=trainable).train()
+    before = _frontend_params(model)
+    pretrained = model.fingerprint()
+    opts = TrainOptions(lr=1e-3, frontend_lr=1e-2)
+    groups = _param_groups(model, opts)
+    assert [g["lr"] for g in groups] == ([1e-3, 1e-2] if trainable else [1e-3])
+    optimizer = torch.optim.Adam(groups)
+    x = torch.randn(4, 8000)
+    for _ in range(2):
+        optimizer.zero_grad()
+        embedding, logits = model(x)
+        torch.nn.functional.cross_entropy(logits, torch.tensor([1, 0, 1, 0])).backward()
+        optimizer.step()
+    after = _frontend_params(model)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    if trainable:
+        assert len(changed) > 0.5 * len(before)
+        assert any(k.startswith("ssl_model.") for k in model.state_dict())
+        assert model.fingerprint() == pretrained  # provenance: the pretrained weights
+        assert model.cache_key() != _model("sls").cache_key()  # keyed by the current weights
+        assert model.checkpoint_metadata()["frontend"]["fine_tuned"] is True
+    else:
+        assert changed == []
+        assert not any(k.startswith("ssl_model.") for k in model.state_dict())
+
+
+def test_trainable_frontend_trains_saves_and_refuses_the_cache(tmp_path, corpus):
+    train, dev, _ = corpus
+    arch = {**ARCH, "frontend_trainable": True}
+    with pytest.raises(ValueError, match="frontend_trainable: true changes them"):
+        train_detector(train, dev, tmp_path / "c", [], "ssl_aasist", arch,
+                       {**OPTIONS, "feature_cache": str(tmp_path / "cache")})
+    path = train_detector(train, dev, tmp_path / "m", [], "ssl_aasist", arch,
+                          {**OPTIONS, "epochs": 1, "frontend_lr": 1e-3})
+    blob = torch.load(path, weights_only=True)
+    fresh = _model("sls")
+    tuned = {k[len("ssl_model."):]: v for k, v in blob["state_dict"].items()
+             if k.startswith("ssl_model.")}
+    assert tuned.keys() == fresh.frontend.state_dict().keys()
+    assert any(not torch.equal(v, fresh.frontend.state_dict()[k]) for k, v in tuned.items())
+    assert blob["frontend"]["sha256"] == fresh.fingerprint()
+    loaded, _ = load_checkpoint(path)  # rebuilds from the pretrained source, then loads the tuned
+    assert frontend_fingerprint(loaded.frontend) != fresh.fingerprint()
+
+
+def test_sls_and_softmax_read_raw_residual_layers_last_reads_the_normed_output():
+    from reconfake.detector.ssl_aasist import CACHE_LAYOUT
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8000)
+    sls, last = _model("sls").eval(), _model("last").eval()
+    normed = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True,
+                                                                  unbiased=False) + 1e-7)
+    with torch.no_grad():
+        ref = sls.frontend(normed, output_hidden_states=True)
+    layers = sls.layer_features(x)
+    # the raw output of each block, as forward hooks on the blocks see it (fairseq layer_results)
+    raw = []
+    hooks = [blk.register_forward_hook(lambda m, a, out: raw.append(out[0] if isinstance(out, tuple)
+                                                                     else out))
+             for blk in sls.frontend.encoder.layers]
+    with torch.no_grad():
+        sls.frontend(normed)
+    for h in hooks:
+        h.remove()
+    for k in range(3):
+        torch.testing.assert_close(layers[:, k], raw[k])
+    torch.testing.assert_close(layers[:, 0], ref.hidden_states[1])
+    top_raw, top_normed = layers[:, 2], last.layer_features(x)[:, 0]
+    torch.testing.assert_close(top_normed, ref.last_hidden_state)
+    assert (top_raw - top_normed).abs().max() > 0.1  # layer L differs: no final layer norm
+    assert float(top_normed.std()) == pytest.approx(1.0, abs=0.02)
+    assert CACHE_LAYOUT == "ssl-layers-v2"
+    assert sls.cache_key().endswith("layers1_2_3-raw")
+    assert last.cache_key().endswith("layers3-normed")
+    softmax = _model("softmax").eval()
+    torch.testing.assert_close(softmax.layer_features(x), layers)
+    # a checkpoint of an sls model from before this change saw the normed layer L: refused
+    meta = sls.checkpoint_metadata()
+    sls.check_checkpoint_metadata(meta)
+    del meta["frontend"]["layer_outputs"]
+    with pytest.raises(ValueError, match="retrain it"):
+        sls.check_checkpoint_metadata(meta)
+    last.check_checkpoint_metadata(meta)  # `last` features did not change

@@ -330,7 +330,12 @@ def test_ssl_aasist_with_whisper_frontend():
     embedding, logits = model(wave)
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
     last = SSLAASIST(frontend=WHISPER_TINY_EN, aggregation="last")
-    torch.testing.assert_close(last.layer_features(wave)[:, 0], layers[:, -1])
+    # `last` reads the final layer-normed output; sls the raw residual stream (as SLS reads
+    # fairseq's layer_results), of which it is the layer norm
+    with torch.no_grad():
+        torch.testing.assert_close(last.layer_features(wave)[:, 0],
+                                   model.frontend.encoder.layer_norm(layers[:, -1]))
+    assert (last.layer_features(wave)[:, 0] - layers[:, -1]).abs().max() > 1.0
     w2v = SSLAASIST(frontend="tiny-random", aggregation="sls", tiny={"hidden_size": 384})
     assert model.cache_key() != w2v.cache_key() and "norm0" in model.cache_key()
     assert model.fingerprint() == last.fingerprint()

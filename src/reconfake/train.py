@@ -6,7 +6,11 @@ from ``(seed, e)``, so a run resumed from ``last.pt`` ends with the same weights
 was never interrupted.
 
 Batches keep a bona fide clip together with its own reconstructions (their ``group`` is the
-source utt_id; :func:`~reconfake.detector.data.group_batches`), which RACL needs. With a
+source utt_id; :func:`~reconfake.detector.data.group_batches`), and with RACL on every batch
+holds at least two bona fide clips (:func:`~reconfake.detector.data.bonafide_batches`), so
+every bona fide anchor has a positive; the log and ``train_log.csv`` report how often that
+held. A clip and its reconstructions share their random crop offset and RawBoost draws, so
+a pair differs only by the generator. With a
 frozen SSL front-end and no waveform augmentation, ``feature_cache`` stores the front-end's
 layer outputs once (float16) and trains the rest from them. On CUDA the forward pass runs
 under automatic mixed precision (float16 with a gradient scaler) unless ``amp`` is off.
@@ -33,10 +37,12 @@ from reconfake.detector.data import (
     BONAFIDE,
     AudioStore,
     Item,
+    batch_pair_stats,
+    bonafide_batches,
     fixed_crop,
-    group_batches,
     items_from_manifest,
     items_from_shard,
+    pair_crop_offsets,
     stack,
 )
 from reconfake.detector.feature_cache import FeatureCache
@@ -73,6 +79,9 @@ class TrainOptions:
     sample_rate: int = 16000
     random_crop: bool = True  # False: the first crop_samples of each clip, as SSL-AASIST
     group_batches: bool = True  # keep each source clip with its reconstructions
+    # bona fide clips (with their reconstructions) guaranteed per batch; None = 2 when a RACL
+    # term is on (its anchors need a positive), else 0 (plain grouped shuffle)
+    bonafide_per_batch: int | None = None
     rawboost: int | str = 0  # RawBoost algo 0-8 or name (0 = off); see detector/rawboost.py
     rawboost_params: dict[str, Any] = field(default_factory=dict)
     racl_enh: bool = False  # add L_enh (see detector/losses.py)
@@ -84,6 +93,7 @@ class TrainOptions:
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # mixed precision on CUDA
     feature_cache: str | None = None  # folder for cached front-end outputs; None = off
+    frontend_lr: float = 1e-6  # Adam rate of a trainable front-end (detector frontend_trainable)
 
     @classmethod
     def from_dict(cls, options: dict[str, Any] | None) -> TrainOptions:
@@ -93,7 +103,17 @@ class TrainOptions:
         unknown = sorted(set(options) - known)
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**options)
+        opts = cls(**options)
+        if opts.bonafide_per_batch is not None and opts.bonafide_per_batch < 0:
+            raise ValueError(f"training option bonafide_per_batch must be >= 0 or null, got "
+                             f"{opts.bonafide_per_batch}")
+        return opts
+
+    def min_bonafide(self) -> int:
+        """Bona fide clips every batch must hold (``bonafide_per_batch`` resolved)."""
+        if self.bonafide_per_batch is not None:
+            return self.bonafide_per_batch
+        return 2 if (self.racl_enh or self.racl_reg) else 0
 
     def identity(self) -> dict[str, Any]:
         """The options that determine the trained weights (for resume fingerprints)."""
@@ -123,10 +143,18 @@ class _BatchSource:
                      aug_rng: np.random.Generator) -> torch.Tensor:
         if self.cache is not None:
             return self.cache.load(batch, self.opts.crop_samples).to(self.device)
-        crop_rng = rng if self.opts.random_crop else None
-        waves = [fixed_crop(self.store.load(it), self.opts.crop_samples, crop_rng) for it in batch]
+        clips = [self.store.load(it) for it in batch]
+        groups = [it.group for it in batch]
+        length = self.opts.crop_samples
+        # A clip and its reconstructions (one group) get the same crop offset and the same
+        # RawBoost draws, so the pair differs only by what the generator changed.
+        starts = pair_crop_offsets([len(c) for c in clips], groups, length, rng) \
+            if self.opts.random_crop else [0] * len(clips)
+        waves = [fixed_crop(c, length, start=s) for c, s in zip(clips, starts, strict=True)]
         if self.augment is not None:
-            waves = [self.augment(w, aug_rng) for w in waves]
+            seeds = {g: int(aug_rng.integers(2**63)) for g in dict.fromkeys(groups)}
+            waves = [self.augment(w, np.random.default_rng(seeds[g]))
+                     for w, g in zip(waves, groups, strict=True)]
         return stack(waves).to(self.device)
 
     def eval_inputs(self, batch: list[Item]) -> torch.Tensor:
@@ -153,6 +181,24 @@ def _dev_metrics(model: nn.Module, items: list[Item], source: _BatchSource) -> t
     score = all_logits[:, 1].numpy()
     ce = float(torch.nn.functional.cross_entropy(all_logits, torch.as_tensor(labels)))
     return compute_eer(score[labels == BONAFIDE], score[labels != BONAFIDE])[0], ce
+
+
+def _param_groups(model: nn.Module, opts: TrainOptions) -> list[dict[str, Any]]:
+    """Adam parameter groups: the trained head at ``lr``; a trainable front-end (detector
+    option ``frontend_trainable``, registered as ``ssl_model``) at ``frontend_lr``, as
+    SSL-AASIST fine-tunes XLS-R at 1e-6 while a fresh back-end needs a far larger rate."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    frontend = [p for n, p in named if n.startswith("ssl_model.")]
+    head = [p for n, p in named if not n.startswith("ssl_model.")]
+    groups: list[dict[str, Any]] = [{"params": head, "lr": opts.lr}]
+    if frontend:
+        groups.append({"params": frontend, "lr": opts.frontend_lr})
+        log.info("%d trainable parameters at lr %g, front-end %d at lr %g",
+                 sum(p.numel() for p in head), opts.lr, sum(p.numel() for p in frontend),
+                 opts.frontend_lr)
+    else:
+        log.info("%d trainable parameters", sum(p.numel() for p in head))
+    return groups
 
 
 def _fill_cache(model: nn.Module, cache: FeatureCache, items: list[Item], dev_items: list[Item],
@@ -239,6 +285,11 @@ def train_detector(
         if not hasattr(model, "layer_features"):
             raise ValueError(f"feature_cache needs a model with a frozen SSL front-end "
                              f"(ssl_aasist); {architecture!r} has none: set it to null")
+        if getattr(model, "frontend_trainable", False):
+            raise ValueError("feature_cache stores the outputs of a frozen front-end, but the "
+                             "detector option frontend_trainable: true changes them every step: "
+                             "set training option feature_cache: null (or frontend_trainable: "
+                             "false)")
         if augment is not None:
             raise ValueError("feature_cache stores front-end outputs of clean audio, but RawBoost "
                              "changes the audio every epoch: turn one of them off")
@@ -247,9 +298,8 @@ def train_detector(
                      opts.crop_samples)
         cache = FeatureCache(opts.feature_cache, model.cache_key())
     source = _BatchSource(store, opts, device, augment, cache)
-    params = [p for p in model.parameters() if p.requires_grad]
-    log.info("%d trainable parameters", sum(p.numel() for p in params))
-    optimizer = torch.optim.Adam(params, lr=opts.lr, weight_decay=opts.weight_decay)
+    optimizer = torch.optim.Adam(_param_groups(model, opts), lr=opts.lr,
+                                 weight_decay=opts.weight_decay)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"dev_eer": float("inf"), "epoch": -1, "state_dict": None}
@@ -271,6 +321,12 @@ def train_detector(
 
     cache_info = _fill_cache(model, cache, items, dev_items, source, use_amp) if cache else None
     group_ids = {g: i for i, g in enumerate(sorted({it.group for it in items}))}
+    labels_list = [it.label for it in items]
+    # group_batches: false shuffles clips one by one (each its own group); the pair sharing
+    # of crops and RawBoost draws still follows the real groups.
+    batch_groups = [it.group if opts.group_batches else str(i) for i, it in enumerate(items)]
+    log.info("batches hold >= %d bona fide clip(s) each%s", opts.min_bonafide(),
+             " (RACL anchors need a positive)" if opts.min_bonafide() else "")
     for epoch in range(start_epoch, opts.epochs):
         if epoch - best["epoch"] > opts.patience and best["epoch"] >= 0:
             log.info("early stop: dev EER (then dev cross-entropy) has not improved for %d epochs",
@@ -279,13 +335,10 @@ def train_detector(
         torch.manual_seed(opts.seed * 100003 + epoch)
         rng = np.random.default_rng([opts.seed, epoch])
         aug_rng = np.random.default_rng([opts.seed, epoch, 1])
-        if opts.group_batches:
-            batches = group_batches([it.group for it in items], opts.batch_size, rng)
-        else:
-            order = rng.permutation(len(items))
-            batches = [list(order[i:i + opts.batch_size])
-                       for i in range(0, len(items), opts.batch_size)]
+        batches = bonafide_batches(batch_groups, labels_list, opts.batch_size, rng,
+                                   opts.min_bonafide())
         batches = batches[:opts.max_steps_per_epoch] if opts.max_steps_per_epoch else batches
+        pairs = batch_pair_stats(batches, labels_list)
         model.train()
         t0 = time.perf_counter()
         sums: dict[str, float] = {}
@@ -313,8 +366,8 @@ def train_detector(
         train_seconds = time.perf_counter() - t0
         dev_eer, dev_ce = _dev_metrics(model, dev_items, source)
         record = {"epoch": epoch, **{k: v / len(batches) for k, v in sums.items()},
-                  "dev_eer_percent": 100 * dev_eer, "dev_ce": dev_ce, "seconds": time.perf_counter() - t0,
-                  "clips_per_s": progress.done / train_seconds}
+                  "dev_eer_percent": 100 * dev_eer, "dev_ce": dev_ce, **pairs,
+                  "seconds": time.perf_counter() - t0, "clips_per_s": progress.done / train_seconds}
         history.append(record)
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
         if (dev_eer, dev_ce) < (best["dev_eer"], best.get("dev_ce", float("inf"))):

@@ -210,9 +210,13 @@ class WhisperFrontend(nn.Module):
     def config(self) -> Any:
         return self.encoder.config
 
-    def encode(self, mel: Tensor, used: list[int] | None = None) -> Tensor:
+    def encode(self, mel: Tensor, used: list[int] | None = None,
+               final_norm: bool = True) -> Tensor:
         """Encoder layers ``used`` (0-based; default all) of log-mel ``mel``:
-        ``(batch, len(used), frames, dim)``; index L-1 is the final layer-normed output."""
+        ``(batch, len(used), frames, dim)``. Layers 0..L-2 are the residual stream after
+        each block; index L-1 is the encoder's final layer-normed output
+        (``last_hidden_state``) with ``final_norm``, else the raw residual stream after the
+        last block, as SLS reads all layers (fairseq ``layer_results``)."""
         enc = self.encoder
         used = list(range(self.num_layers)) if used is None else used
         x = F.gelu(enc.conv1(mel))
@@ -227,12 +231,14 @@ class WhisperFrontend(nn.Module):
         for k, layer in enumerate(enc.layers[:last + 1]):
             x = _encoder_layer(layer, x)
             if k in used:
-                outputs[k] = enc.layer_norm(x) if k == self.num_layers - 1 else x
+                outputs[k] = enc.layer_norm(x) if final_norm and k == self.num_layers - 1 else x
         return torch.stack([outputs[k] for k in used], dim=1)
 
-    def layer_features(self, wave: Tensor, used: list[int] | None = None) -> Tensor:
-        """Layer outputs of ``(batch, samples)`` 16-kHz audio, ``(batch, used, frames, dim)``."""
-        return self.encode(log_mel(wave, self.config.num_mel_bins), used)
+    def layer_features(self, wave: Tensor, used: list[int] | None = None,
+                       final_norm: bool = True) -> Tensor:
+        """Layer outputs of ``(batch, samples)`` 16-kHz audio, ``(batch, used, frames, dim)``
+        (``final_norm``: see :meth:`encode`)."""
+        return self.encode(log_mel(wave, self.config.num_mel_bins), used, final_norm)
 
 
 def _encoder_layer(layer: nn.Module, x: Tensor) -> Tensor:
