@@ -103,8 +103,8 @@ def child_official(repo: Path, folder: Path, weights: Path, threads: int, out: P
 def child_reconfake(folder: Path, weights: Path, threads: int, out: Path) -> None:
     from reconfake.cli import main
 
-    code = main(["score", "--checkpoint", str(weights), "--architecture", "aasist",
-                 "--threads", str(threads), "--output", str(out), str(folder / "flac")])
+    code = main(["--threads", str(threads), "score", "--checkpoint", str(weights),
+                 "--architecture", "aasist", "--output", str(out), str(folder / "flac")])
     if code:
         raise SystemExit(code)
 

@@ -156,7 +156,7 @@ def part_scores(weights: Path, n_each: int) -> dict:
         waves = np.stack([fixed_crop(fn(x, sr, OUT_SR), 64600) for _, sr, x in clips])
         with torch.inference_mode():
             for s in range(0, len(waves), 8):
-                scores[name] += model(torch.from_numpy(waves[s:s + 8]))[:, 1].tolist()
+                scores[name] += model(torch.from_numpy(waves[s:s + 8]))[1][:, 1].tolist()
     ref = np.array(scores["soxr_hq"])
     old = np.array(scores["scipy_poly"])
     diff = np.abs(old - ref)

@@ -22,10 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from reconfake.audio import AudioError
+from reconfake.audio import RESAMPLER, AudioError
 from reconfake.detector.data import AudioStore, Item, fixed_crop, stack
 from reconfake.detector.feature_cache import FeatureCache
-from reconfake.detector.inference import bonafide_scores, load_checkpoint, resolve_device
+from reconfake.detector.inference import (
+    bonafide_scores,
+    clip_parallel,
+    load_checkpoint,
+    resolve_device,
+    retain_freed_memory,
+)
 from reconfake.progress import Progress
 from reconfake.score_inputs import Entry, collect_entries
 from reconfake.score_partial import PartialScores
@@ -50,7 +56,9 @@ def _settings(checkpoint: str | os.PathLike[str], **options: Any) -> dict[str, A
         identity = [stat.st_size, stat.st_mtime_ns]
     except OSError:
         identity = None  # load_checkpoint reports it
-    return {"checkpoint": os.path.abspath(path), "checkpoint_stat": identity, **options}
+    # the resampler too: clips not at the scoring rate score differently with another one
+    return {"checkpoint": os.path.abspath(path), "checkpoint_stat": identity,
+            "resampler": RESAMPLER, **options}
 
 
 def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
@@ -105,6 +113,8 @@ def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None,
     """Load the model and append the rows :attr:`PartialScores.lines` lacks; the failures."""
     model, _ = load_checkpoint(checkpoint, architecture)
     model.to(resolve_device(device))
+    if clip_parallel(model):
+        retain_freed_memory()  # a scoring process: page faults cost more than kept memory
     cache = None
     if feature_cache:
         if not hasattr(model, "cache_key"):

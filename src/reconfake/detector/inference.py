@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -75,6 +76,27 @@ def load_checkpoint(path: str | os.PathLike[str],
         check(meta, str(path))
     model.eval()
     return model, meta
+
+
+def retain_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the
+    kernel; True if it took the settings (glibc only; elsewhere nothing changes).
+
+    Inference allocates and frees the same few-MB tensors thousands of times per clip. By
+    default glibc returns them to the kernel (blocks over its mmap threshold, and heap tops
+    over its trim threshold), so every new tensor is page-faulted in again and zeroed by the
+    kernel: system time, and a large part of some ops' time (SELU on a fresh 4.7 MB tensor
+    took 17.7 ms against 6.7 ms with memory kept). The cost is that the process keeps its peak
+    memory until it exits, which a scoring run does anyway.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    mmap_ok = libc.mallopt(m_mmap_threshold, 32 << 20)  # 32 MiB: glibc's largest
+    trim_ok = libc.mallopt(m_trim_threshold, 1 << 30)
+    return bool(mmap_ok and trim_ok)
 
 
 def clip_parallel(model: nn.Module) -> bool:
