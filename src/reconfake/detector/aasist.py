@@ -211,10 +211,11 @@ def max_pool_time3(x: Tensor) -> Tensor:
 
 
 def max_pool_3x3(x: Tensor) -> Tensor:
-    """``F.max_pool2d(x, (3, 3))`` (floor mode) as a max over 3 x 3 cells; see
-    :func:`max_pool_time3`."""
-    h, w = x.shape[-2] // 3, x.shape[-1] // 3
-    return x[..., :3 * h, :3 * w].unflatten(-1, (w, 3)).unflatten(-3, (h, 3)).amax(dim=(-3, -1))
+    """``F.max_pool2d(x, (3, 3))`` (floor mode) for inference: :func:`max_pool_time3` along
+    time, then the max of row triples (a max is exact in any order)."""
+    x = max_pool_time3(x)
+    h = x.shape[-2] // 3
+    return x[..., :3 * h, :].unflatten(-2, (h, 3)).amax(dim=-2)
 
 
 def _xavier_param(*size: int) -> nn.Parameter:
