@@ -127,7 +127,9 @@ def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None,
     log.info(progress.line())
     # Batches are fixed slices of the input order, and a slice with anything left to score is
     # scored whole: batch composition then matches an uninterrupted run, and so do the scores
-    # to the last bit (batched kernels may round differently for another batch).
+    # to the last bit (batched kernels may round differently for another batch). Raw AASIST on
+    # the CPU is scored one clip at a time (bonafide_scores), so there batches only pace the
+    # partial file.
     batches = [entries[start:start + batch_size] for start in range(0, len(entries), batch_size)]
     batches = [b for b in batches if any(e.item.utt_id not in partial.lines for e in b)]
 
