@@ -104,10 +104,12 @@ def child_reconfake(folder: Path, weights: Path, threads: int, out: Path,
                     batched: bool = False) -> None:
     from reconfake.cli import main
 
-    if batched:  # ablation: tiled blocks, but batches of 16 with each op on all threads
+    if batched:  # ablation: tiled blocks and malloc kept, but batches of 16, ops on all threads
         from reconfake.detector.aasist import RawAASIST
+        from reconfake.detector.inference import retain_freed_memory
 
         RawAASIST.clip_parallel_inference = False
+        retain_freed_memory()
 
     code = main(["--threads", str(threads), "score", "--checkpoint", str(weights),
                  "--architecture", "aasist", "--output", str(out), str(folder / "flac")])
@@ -157,7 +159,8 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
     ap.add_argument("--variants", default="official,reconfake",
                     help="comma-separated: official, reconfake, reconfake-batched (an ablation: "
-                         "the same code scoring batches of 16, ops on all threads)")
+                         "the same code and malloc settings scoring batches of 16, ops on all "
+                         "threads)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     ap.add_argument("--child", choices=["official", "reconfake", "reconfake-batched"],
                     help=argparse.SUPPRESS)

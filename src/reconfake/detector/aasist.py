@@ -432,10 +432,11 @@ class RawAASIST(_AASISTGraphBackend):
         if torch.is_grad_enabled():
             x = F.selu(self.first_bn(F.max_pool2d(x.abs(), (3, 3))))
             e = self.encoder(x)
-        else:  # inference: the same values, computed cache-sized (see forward_tiled)
+        else:  # inference: the same values, computed cache-sized on the CPU (see forward_tiled)
             x = F.selu(self.first_bn(max_pool_3x3(x.abs())))
+            tiled = TILED_BLOCKS if x.device.type == "cpu" else 0  # a GPU wants few, big ops
             for i, stage in enumerate(self.encoder):
-                x = stage[0].forward_tiled(x, TILE_COLUMNS) if i < TILED_BLOCKS else stage(x)
+                x = stage[0].forward_tiled(x, TILE_COLUMNS) if i < tiled else stage(x)
             e = x
         e = e.abs()  # (B, C, spectral, temporal)
         hidden = self._readout(e.amax(dim=3).transpose(1, 2), e.amax(dim=2).transpose(1, 2))
