@@ -101,8 +101,13 @@ def child_official(repo: Path, folder: Path, weights: Path, threads: int, out: P
 
 
 def child_reconfake(folder: Path, weights: Path, threads: int, out: Path,
-                    batched: bool = False) -> None:
+                    batched: bool = False, untiled: bool = False) -> None:
     from reconfake.cli import main
+
+    if untiled:  # ablation: clip-parallel, but every residual block on its whole map
+        import reconfake.detector.aasist as aasist
+
+        aasist.TILED_BLOCKS = 0
 
     if batched:  # ablation: tiled blocks and malloc kept, but batches of 16, ops on all threads
         from reconfake.detector.aasist import RawAASIST
@@ -158,11 +163,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
     ap.add_argument("--variants", default="official,reconfake",
-                    help="comma-separated: official, reconfake, reconfake-batched (an ablation: "
-                         "the same code and malloc settings scoring batches of 16, ops on all "
-                         "threads)")
+                    help="comma-separated: official, reconfake, and two ablations: "
+                         "reconfake-batched (the same code and malloc settings scoring batches "
+                         "of 16, ops on all threads), reconfake-untiled (clip-parallel, blocks "
+                         "on whole maps)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
-    ap.add_argument("--child", choices=["official", "reconfake", "reconfake-batched"],
+    ap.add_argument("--child", choices=["official", "reconfake", "reconfake-batched",
+                                        "reconfake-untiled"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--scores", type=Path, help=argparse.SUPPRESS)
@@ -172,7 +179,8 @@ def main() -> None:
             child_official(args.official_repo, args.folder, args.weights, args.threads, args.scores)
         else:
             child_reconfake(args.folder, args.weights, args.threads, args.scores,
-                            batched=args.child == "reconfake-batched")
+                            batched=args.child == "reconfake-batched",
+                            untiled=args.child == "reconfake-untiled")
         print(json.dumps({"peak_rss_mb": _peak_rss_mb()}))
         return
     variants = args.variants.split(",")
