@@ -37,7 +37,7 @@ def test_layout_metadata_and_row_groups(tmp_path):
     assert hf["info"]["features"]["audio"] == {"_type": "Audio", "sampling_rate": SR}
     info = shard_info(path)
     assert info["model_id"] == "m" and info["settings"] == {"a": 1}
-    assert "numpy" in info["packages"]
+    assert "numpy" in info["packages"] and "soxr" in info["packages"]  # the resampler
     decoded = list(iter_shard(path))
     assert [c.row["utt_id"] for c in decoded] == [f"r{i}" for i in range(5)]
     assert np.max(np.abs(decoded[2].audio - clips[2])) < 1e-4

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from reconfake.audio import AudioError
+from reconfake.audio import RESAMPLER, AudioError
 from reconfake.detector.data import AudioStore, Item, fixed_crop, stack
 from reconfake.detector.feature_cache import FeatureCache
-from reconfake.detector.inference import bonafide_scores, load_checkpoint, resolve_device
+from reconfake.detector.inference import (
+    bonafide_scores,
+    clip_parallel,
+    load_checkpoint,
+    resolve_device,
+    retain_freed_memory,
+)
 from reconfake.progress import Progress
 from reconfake.score_inputs import Entry, collect_entries
 from reconfake.score_partial import PartialScores
@@ -49,7 +56,9 @@ def _settings(checkpoint: str | os.PathLike[str], **options: Any) -> dict[str, A
         identity = [stat.st_size, stat.st_mtime_ns]
     except OSError:
         identity = None  # load_checkpoint reports it
-    return {"checkpoint": os.path.abspath(path), "checkpoint_stat": identity, **options}
+    # the resampler too: clips not at the scoring rate score differently with another one
+    return {"checkpoint": os.path.abspath(path), "checkpoint_stat": identity,
+            "resampler": RESAMPLER, **options}
 
 
 def score_inputs(checkpoint: str | os.PathLike[str], inputs: list[str],
@@ -107,6 +116,8 @@ def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None,
     """Load the model and append the rows :attr:`PartialScores.lines` lacks; the failures."""
     model, _ = load_checkpoint(checkpoint, architecture, arch_options)
     model.to(resolve_device(device))
+    if clip_parallel(model):
+        retain_freed_memory()  # a scoring process: page faults cost more than kept memory
     cache = None
     if feature_cache:
         if not hasattr(model, "cache_key"):
@@ -119,12 +130,13 @@ def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None,
     log.info(progress.line())
     # Batches are fixed slices of the input order, and a slice with anything left to score is
     # scored whole: batch composition then matches an uninterrupted run, and so do the scores
-    # to the last bit (batched kernels may round differently for another batch).
-    for start in range(0, len(entries), batch_size):
-        batch = entries[start:start + batch_size]
-        pending = sum(e.item.utt_id not in partial.lines for e in batch)
-        if not pending:
-            continue
+    # to the last bit (batched kernels may round differently for another batch). Raw AASIST on
+    # the CPU is scored one clip at a time (bonafide_scores), so there batches only pace the
+    # partial file.
+    batches = [entries[start:start + batch_size] for start in range(0, len(entries), batch_size)]
+    batches = [b for b in batches if any(e.item.utt_id not in partial.lines for e in b)]
+
+    def load(batch: list[Entry]) -> tuple[list[Entry], list[np.ndarray | None]]:
         ok, waves = [], []
         for entry in batch:
             if cache is not None and cache.path(entry.item, eval_samples).exists():
@@ -138,14 +150,24 @@ def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None,
                 if entry.item.utt_id not in partial.lines:
                     failures.append((entry.item.path, str(exc)))
                     log.error("cannot score %s", exc)
-        if ok:
-            items = [e.item for e in ok]
-            scores = bonafide_scores(model, stack(waves)) if cache is None else \
-                _cached_scores(model, cache, items, waves, eval_samples)
-            partial.append([(e.item.utt_id, _row(e, s, has_labels, corpus))
-                            for e, s in zip(ok, scores, strict=True)
-                            if e.item.utt_id not in partial.lines])
-        progress.update(pending)
+        return ok, waves
+
+    # The next batch is decoded in a thread while the model scores this one (decoding releases
+    # the GIL); one batch ahead at most, so memory stays that of two batches.
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as decoder:
+        ahead = decoder.submit(load, batches[0]) if batches else None
+        for i, batch in enumerate(batches):
+            pending = sum(e.item.utt_id not in partial.lines for e in batch)
+            ok, waves = ahead.result()
+            ahead = decoder.submit(load, batches[i + 1]) if i + 1 < len(batches) else None
+            if ok:
+                items = [e.item for e in ok]
+                scores = bonafide_scores(model, stack(waves)) if cache is None else \
+                    _cached_scores(model, cache, items, waves, eval_samples)
+                partial.append([(e.item.utt_id, _row(e, s, has_labels, corpus))
+                                for e, s in zip(ok, scores, strict=True)
+                                if e.item.utt_id not in partial.lines])
+            progress.update(pending)
     return failures
 
 

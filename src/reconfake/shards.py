@@ -36,7 +36,7 @@ EXTRA_FIELDS = [
     ("logmel_distance", pa.float64()),
 ]
 DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024
-VERSIONED_PACKAGES = ("reconfake", "torch", "numpy", "soundfile", "pyarrow", "transformers",
+VERSIONED_PACKAGES = ("reconfake", "torch", "numpy", "soundfile", "soxr", "pyarrow", "transformers",
                       "diffusers", "huggingface-hub", "safetensors", "semanticodec", "av", "pyworld")
 
 

@@ -156,11 +156,66 @@ class ResidualBlock(nn.Module):
         if in_ch != out_ch:
             self.conv_downsample = nn.Conv2d(in_ch, out_ch, kernel_size=(1, 3), padding=(0, 1))
         self.mp = nn.MaxPool2d((1, 3)) if pool else nn.Identity()
+        self.pool = pool
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv2(F.selu(self.bn2(self.conv1(x))))
         shortcut = self.conv_downsample(x) if hasattr(self, "conv_downsample") else x
+        if self.pool and not torch.is_grad_enabled():
+            return max_pool_time3(out + shortcut)
         return self.mp(out + shortcut)
+
+    def forward_tiled(self, x: Tensor, tile: int) -> Tensor:
+        """:meth:`forward` without autograd, ``tile`` output columns at a time (blocks with time
+        pooling only).
+
+        The first blocks of raw AASIST run on maps 21 490 columns wide, (B, 32, 24, 21 490)
+        float32 being 66 MB a clip: whole, every op streams them through memory and each new one
+        is page-faulted in. A tile's intermediates (a few MB) stay in cache instead. Each tile
+        reads its input with the halo that the two width-3 convolutions need, and the columns
+        outside the map are zeros exactly where the whole-map convolutions pad with zeros, so
+        the values are those of :meth:`forward` up to the rounding of the convolution kernels.
+        """
+        width = x.shape[-1]
+        n_out = width // 3  # MaxPool2d((1, 3)) drops the last width % 3 columns
+        downsample = getattr(self, "conv_downsample", None)
+        tiles = []
+        for p0 in range(0, n_out, tile):
+            p1 = min(p0 + tile, n_out)
+            lo, hi = 3 * p0 - 2, 3 * p1 + 2  # input columns conv1 -> conv2 needs
+            xs = x[..., max(lo, 0):min(hi, width)]
+            if lo < 0 or hi > width:
+                xs = F.pad(xs, (max(-lo, 0), max(hi - width, 0)))
+            # conv1 keeps its height padding; width padding is the halo above
+            h = F.selu(self.bn2(F.conv2d(xs, self.conv1.weight, self.conv1.bias, padding=(1, 0))),
+                       inplace=True)  # in place: a new tensor costs page faults, not only time
+            first = lo + 1  # map column of h[..., 0]
+            if first < 0:  # conv2 pads its input with zeros, not with conv1 of padded input
+                h[..., :-first] = 0
+            if first + h.shape[-1] > width:
+                h[..., width - first:] = 0
+            out = F.conv2d(h, self.conv2.weight, self.conv2.bias)
+            shortcut = xs[..., 2:-2] if downsample is None else \
+                F.conv2d(xs[..., 1:-1], downsample.weight, downsample.bias)
+            tiles.append(max_pool_time3(out + shortcut))
+        return torch.cat(tiles, dim=-1)
+
+
+def max_pool_time3(x: Tensor) -> Tensor:
+    """``MaxPool2d((1, 3))`` (floor mode) for inference: the same values from ``max_pool1d``,
+    whose CPU kernel without autograd computes no indices; ``max_pool2d`` always computes them
+    on the CPU, which made it one of the costliest ops of raw AASIST inference (measured 37 ms
+    against 2.4 ms on a (32, 23, 1536) map). Not for training: the gradient path differs."""
+    shape = x.shape
+    return F.max_pool1d(x.reshape(-1, 1, shape[-1]), 3).reshape(*shape[:-1], shape[-1] // 3)
+
+
+def max_pool_3x3(x: Tensor) -> Tensor:
+    """``F.max_pool2d(x, (3, 3))`` (floor mode) for inference: :func:`max_pool_time3` along
+    time, then the max of row triples (a max is exact in any order)."""
+    x = max_pool_time3(x)
+    h = x.shape[-2] // 3
+    return x[..., :3 * h, :].unflatten(-2, (h, 3)).amax(dim=-2)
 
 
 def _xavier_param(*size: int) -> nn.Parameter:
@@ -339,6 +394,12 @@ class _AASISTGraphBackend(nn.Module):
 # --------------------------------------------------------------------------- public models
 
 
+# Inference runs the first TILED_BLOCKS residual blocks TILE_COLUMNS output columns at a time
+# (ResidualBlock.forward_tiled); the later blocks' maps are small enough to run whole.
+TILED_BLOCKS = 3
+TILE_COLUMNS = 256
+
+
 class RawAASIST(_AASISTGraphBackend):
     """Official raw-waveform AASIST / AASIST-L (sinc front-end on 16 kHz audio).
 
@@ -347,6 +408,9 @@ class RawAASIST(_AASISTGraphBackend):
     ``(embedding, logits)``, the embedding being the ``(B, 5 * gat_dims[1])`` readout before
     the readout dropout and the output layer.
     """
+
+    # reconfake.detector.inference.bonafide_scores runs it one clip per CPU thread
+    clip_parallel_inference = True
 
     def __init__(self, config: AASISTConfig = AASIST_CONFIG) -> None:
         n_filters, *blocks = config.filts
@@ -365,8 +429,16 @@ class RawAASIST(_AASISTGraphBackend):
         self, x: Tensor, return_embedding: bool = False, freq_mask: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         x = self.conv_time(x.unsqueeze(1), freq_mask=freq_mask).unsqueeze(1)  # (B, 1, F, L')
-        x = F.selu(self.first_bn(F.max_pool2d(x.abs(), (3, 3))))
-        e = self.encoder(x).abs()  # (B, C, spectral, temporal)
+        if torch.is_grad_enabled():
+            x = F.selu(self.first_bn(F.max_pool2d(x.abs(), (3, 3))))
+            e = self.encoder(x)
+        else:  # inference: the same values, computed cache-sized on the CPU (see forward_tiled)
+            x = F.selu(self.first_bn(max_pool_3x3(x.abs())))
+            tiled = TILED_BLOCKS if x.device.type == "cpu" else 0  # a GPU wants few, big ops
+            for i, stage in enumerate(self.encoder):
+                x = stage[0].forward_tiled(x, TILE_COLUMNS) if i < tiled else stage(x)
+            e = x
+        e = e.abs()  # (B, C, spectral, temporal)
         hidden = self._readout(e.amax(dim=3).transpose(1, 2), e.amax(dim=2).transpose(1, 2))
         return self._head(hidden, return_embedding)
 
