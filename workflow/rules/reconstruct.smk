@@ -33,7 +33,11 @@ for _name, _entry in BACKENDS.items():
                 f"{LOGS}/fit/{_name}.log",
             benchmark:
                 f"{BENCH}/fit/{_name}.tsv"
-            threads: 2
+            # One thread: on a machine running other jobs beside it (the default runs up to
+            # eight on two cores), a second intra-op thread mostly spins; measured here, the
+            # 120-step fit took 224 s of CPU with two threads against ~60 s with one, alone.
+            threads: 1
+            priority: 10  # it heads the diffusion paradigm's critical path
             resources:
                 mem_mb=_entry["mem_mb"],
             conda:
