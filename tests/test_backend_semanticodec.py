@@ -213,6 +213,10 @@ def test_settings_and_layout_are_checked(stand_in, tmp_path):
         build_backend("semanticodec", {"model": str(repo), "token_rate": 40})
     with pytest.raises(BackendError, match="bf16 is not supported"):
         build_backend("semanticodec", {"model": str(repo), "bf16": True})
+    with pytest.raises(BackendError, match="ddim_sample_step 3 is not one the package can sample"):
+        build_backend("semanticodec", {"model": str(repo), "ddim_sample_step": 3})
+    for steps in (1, 2, 10, 25, 50, 200):
+        build_backend("semanticodec", {"model": str(repo), "ddim_sample_step": steps})
     with pytest.raises(BackendError, match="semanticodec_tokenrate_50/encoder.ckpt is missing"):
         build_backend("semanticodec", {"model": str(repo), "token_rate": 50, "semantic_vocab_size": 8192})
 

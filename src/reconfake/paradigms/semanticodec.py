@@ -153,6 +153,13 @@ class SemanticodecBackend(PretrainedBackend):
             if isinstance(module, torch.nn.Module):
                 module.to(self.torch_device).eval()
                 module.device = self.torch_device
+        # The package's uniform DDIM schedule takes every (T // steps)-th of the T training steps,
+        # plus one: a count whose last pick lands on T - 1 (3, 9, 27, 36, 37, 101-111 of 1000) fails.
+        steps, total = self.codec.ddim_sample_step, int(getattr(self.codec.decoder, "num_timesteps", 1000))
+        if not 1 <= steps <= total or (total // steps) * ((total - 1) // (total // steps)) + 1 >= total:
+            good = [n for n in (10, 20, 25, 50, 100, 200) if n <= total]
+            raise BackendError(f"backend semanticodec: ddim_sample_step {steps} is not one the package "
+                               f"can sample with {total} training steps (e.g. {good})")
         encoder = self.codec.encoder
         if isinstance(getattr(encoder, "centroid_npy", None), torch.Tensor):  # a plain attribute
             encoder.centroid_npy = encoder.centroid_npy.to(self.torch_device)
