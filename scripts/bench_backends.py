@@ -203,7 +203,10 @@ def table(results: dict[str, dict[str, dict[str, Any]]], kind: str, args: argpar
     ]
     for name, r in results.items():
         def cell(mode: str, key: str = "throughput", unit: str = "", r: dict = r) -> str:
-            return f"{r[mode][key]:.{0 if unit else 2}f}{unit}" if mode in r else "-"
+            if mode not in r:
+                return "-"
+            value = r[mode][key]  # slow backends (SemantiCodec: 0.04) keep 2 significant digits
+            return f"{value:.{0 if unit else 2 if value >= 0.1 else 3}f}{unit}"
 
         ratio = f"{r['workflow']['throughput'] / r['plain']['throughput']:.0%}" \
             if "workflow" in r else "-"
@@ -248,7 +251,7 @@ def main() -> int:
                     for mode in MODES if mode in args.modes or mode == "plain"}
             results[name] = measure_backend(jobs, args.repeats)
             for mode, r in results[name].items():
-                print(f"{name} {mode}: {r['throughput']:.2f} audio s/s, peak "
+                print(f"{name} {mode}: {r['throughput']:.3f} audio s/s ({r['seconds']:.1f} s), peak "
                       f"{r['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
     text = table(results, kind, args)
     print(text)
