@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine (see README):
 #   make run   - set up .venv if needed, then `snakemake --cores 8 all` on config.yaml
 #   make test  - set up .venv if needed, then ruff and the whole pytest suite
+#   make semanticodec-env - a separate venv (.venv-semanticodec) for the SemantiCodec backend:
+#                torch 2.9.1 + torchaudio 2.9.1 + the semanticodec package (scripts/setup_semanticodec_env.sh)
 # GPU machines: make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" run
 
 PYTHON ?= python3
@@ -8,10 +10,11 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 CORES ?= 8
 SNAKEMAKE_ARGS ?=
+SEMANTICODEC_VENV ?= .venv-semanticodec
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint dry-run clean-results
+.PHONY: setup run test lint dry-run clean-results semanticodec-env
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +40,11 @@ lint: setup
 test: setup
 	$(BIN)/ruff check src tests
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the SemantiCodec backend's own environment (its package needs torchaudio, which no PyPI build
+# matches to the project's torch 2.13); pins in envs/semanticodec-constraints.txt
+semanticodec-env:
+	PYTHON=python3.11 bash scripts/setup_semanticodec_env.sh $(SEMANTICODEC_VENV)
 
 clean-results:
 	rm -rf results data logs benchmarks

@@ -24,6 +24,14 @@ compute), or the real Hugging Face ids (default; needs them cached or internet):
 
     python scripts/bench_backends.py --real-size --threads 2 --out benchmarks/backends.md
 
+SemantiCodec is measured only when named (``--backends semanticodec``), with the Python of its
+own environment (``make semanticodec-env``); its real-size weights are built by the package's
+classes (``tests/test_backend_semanticodec.py``, about 2.4 GB in the temporary folder)::
+
+    .venv-semanticodec/bin/python scripts/bench_backends.py --real-size --backends semanticodec \
+        --threads 1 --clips 2 --seconds 3.4 --modes workflow plain --repeats 1 \
+        --options '{"semanticodec": {"ddim_sample_step": 10}}'
+
 Prints a Markdown table. Linux/macOS only (``resource``).
 """
 
@@ -48,6 +56,8 @@ sys.path.insert(0, str(REPO))  # tests.twins builds the random-weight models
 sys.path.insert(0, str(REPO / "src"))
 
 BACKENDS = ("encodec", "dac", "hifigan", "audioldm")
+#: measured only when named: it needs its own environment (``make semanticodec-env``)
+OPTIONAL = ("semanticodec",)
 MODES = ("workflow", "batched", "padded", "plain")
 SR = 16000
 
@@ -84,6 +94,13 @@ def build_weights(name: str, kind: str, root: Path) -> dict[str, Any]:
     """Backend options pointing at the weights to time (twin directory or real id)."""
     if kind == "real":
         return {}
+    if name == "semanticodec":  # random weights in the package's own format, by its own classes
+        if kind == "twins":
+            raise SystemExit("semanticodec has no tiny twin (the package fixes the architecture); "
+                             "use --real-size")
+        from tests.test_backend_semanticodec import real_size_weights
+
+        return {"model": str(real_size_weights(root / name))}
     from tests import twins
 
     if name == "audioldm":  # no text tower at real size: condition on zeros
@@ -186,7 +203,10 @@ def table(results: dict[str, dict[str, dict[str, Any]]], kind: str, args: argpar
     ]
     for name, r in results.items():
         def cell(mode: str, key: str = "throughput", unit: str = "", r: dict = r) -> str:
-            return f"{r[mode][key]:.{0 if unit else 2}f}{unit}" if mode in r else "-"
+            if mode not in r:
+                return "-"
+            value = r[mode][key]  # slow backends (SemantiCodec: 0.04) keep 2 significant digits
+            return f"{value:.{0 if unit else 2 if value >= 0.1 else 3}f}{unit}"
 
         ratio = f"{r['workflow']['throughput'] / r['plain']['throughput']:.0%}" \
             if "workflow" in r else "-"
@@ -199,7 +219,7 @@ def table(results: dict[str, dict[str, dict[str, Any]]], kind: str, args: argpar
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS + OPTIONAL)
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--twins", action="store_true", help="tiny random-weight twins (offline)")
     weights.add_argument("--real-size", action="store_true",
@@ -231,7 +251,7 @@ def main() -> int:
                     for mode in MODES if mode in args.modes or mode == "plain"}
             results[name] = measure_backend(jobs, args.repeats)
             for mode, r in results[name].items():
-                print(f"{name} {mode}: {r['throughput']:.2f} audio s/s, peak "
+                print(f"{name} {mode}: {r['throughput']:.3f} audio s/s ({r['seconds']:.1f} s), peak "
                       f"{r['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
     text = table(results, kind, args)
     print(text)
