@@ -214,9 +214,9 @@ def test_unknown_and_missing_keys_are_named_with_the_file(tmp_path):
     fails(extra, r"no transformers Wav2Vec2Model counterpart.*"
                  r"ssl_model\.model\.encoder\.layers\.0\.self_attn\.rel_bias")
     missing = {k: v for k, v in state.items() if k != "ssl_model.model.encoder.layers.1.fc2.bias"}
-    fails(missing, r"missing keys: \[encoder\.layers\.1\.feed_forward\.output_dense\.bias\]")
+    fails(missing, r"missing keys \[encoder\.layers\.1\.feed_forward\.output_dense\.bias\]")
     missing = {k: v for k, v in state.items() if k != "out_layer.bias"}
-    fails(missing, r"missing keys: \['backend\.out_layer\.bias'\]")
+    fails(missing, r"missing keys \[backend\.out_layer\.bias\]")
     fails({**state, "fc_extra.weight": torch.zeros(2)}, r"unknown top-level module.*fc_extra")
     fails(state, r"use --architecture ssl_aasist", architecture="aasist")
     fails(state, r"option\(s\) \['aggregation'\] do not apply", {"aggregation": "sls"})

@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reconfake.detector.state_dicts import check_state_dict
+
 __all__ = [
     "AASISTConfig",
     "AASIST_CONFIG",
@@ -512,25 +514,7 @@ def load_state_dict_strict(model: ModelT, path: str | Path) -> ModelT:
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
     if state and all(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-        for k, v in state.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-
-        def head(items: list[str]) -> str:
-            more = f" ... (+{len(items) - 10} more)" if len(items) > 10 else ""
-            return (", ".join(items[:10]) or "none") + more
-
-        raise ValueError(
-            f"state dict {path} does not fit {type(model).__name__}: "
-            f"{len(missing)} missing keys [{head(missing)}]; "
-            f"{len(unexpected)} unexpected keys [{head(unexpected)}]; "
-            f"{len(mismatched)} shape mismatches [{head(mismatched)}]"
-        )
+    check_state_dict(model.state_dict(), state,
+                     f"state dict {path} does not fit {type(model).__name__}")
     model.load_state_dict(state, strict=True)
     return model

@@ -52,6 +52,8 @@ import torch
 from torch import Tensor, nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
+from reconfake.detector.state_dicts import check_state_dict, head
+
 log = logging.getLogger("reconfake")
 
 FRONTEND_PREFIX = "ssl_model.model."
@@ -100,11 +102,6 @@ BACKEND_MODULES = ("LL", "first_bn", "first_bn1", "encoder", "attention", "pos_S
 SLS_MODULES = ("first_bn", "fc0", "fc1", "fc3")
 
 
-def _head(keys: list[str], n: int = 10) -> str:
-    more = f" ... (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
-
-
 def release_layout(state: dict[str, Any]) -> str | None:
     """Which released layout ``state`` is (``module.`` already stripped):
 
@@ -145,7 +142,7 @@ def fairseq_to_transformers(state: dict[str, Tensor], name: str = "checkpoint") 
     if unknown:
         raise ValueError(f"{name}: fairseq wav2vec 2.0 front-end has {len(unknown)} key(s) "
                          f"with no transformers Wav2Vec2Model counterpart: "
-                         f"{_head([FRONTEND_PREFIX + k for k in unknown])}")
+                         f"{head([FRONTEND_PREFIX + k for k in unknown])}")
     return out
 
 
@@ -222,16 +219,9 @@ def wav2vec2_from_state(state: dict[str, Tensor], overrides: dict[str, Any] | No
     config = infer_wav2vec2_config(state, overrides, name)
     with torch.device("meta"):
         model = Wav2Vec2Model(config)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
-        raise ValueError(f"{name}: front-end does not fit the wav2vec 2.0 architecture read off "
-                         f"its shapes (keys in transformers' names); missing keys: "
-                         f"[{_head(missing)}]; unexpected keys: [{_head(unexpected)}]; shape "
-                         f"mismatches (file vs model): [{_head(shapes)}]")
+    check_state_dict(model.state_dict(), state,
+                     f"{name}: front-end does not fit the wav2vec 2.0 architecture read off its "
+                     "shapes (keys in transformers' names)")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     for module in model.modules():  # non-persistent buffers, if any, were left on meta
         for key, buf in list(module.named_buffers(recurse=False)):

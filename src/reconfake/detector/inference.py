@@ -14,6 +14,7 @@ from torch import nn
 
 from reconfake.detector.fairseq_convert import convert_release
 from reconfake.detector.registry import build_model
+from reconfake.detector.state_dicts import check_state_dict
 
 CHECKPOINT_FORMAT = "reconfake-detector-v1"
 
@@ -74,17 +75,8 @@ def load_checkpoint(path: str | os.PathLike[str],
             name, options, meta = architecture, arch_options or {}, {"architecture": architecture}
     if release is None:
         model = build_model(name, options)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-                   if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or wrong_shape:
-        raise ValueError(
-            f"{path}: state dict does not fit architecture {name!r}; "
-            f"missing keys: {missing[:10]}; unexpected keys: {unexpected[:10]}; "
-            f"shape mismatches (file vs model): {wrong_shape[:10]}"
-        )
+    check_state_dict(model.state_dict(), state,
+                     f"{path}: state dict does not fit architecture {name!r}")
     model.load_state_dict(state)
     check = getattr(model, "check_checkpoint_metadata", None)
     if check is not None:  # e.g. the frozen front-end must be the one trained with
