@@ -9,6 +9,9 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 CORES ?= 8
+# jobs run side by side only while their declared memory (mem_mb) sums to at most this: the
+# embedded default's design budget is 6 GB of peak memory
+MEM_MB ?= 6000
 SNAKEMAKE_ARGS ?=
 SEMANTICODEC_VENV ?= .venv-semanticodec
 BIN := $(VENV)/bin
@@ -28,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 run: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) all $(SNAKEMAKE_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --resources mem_mb=$(MEM_MB) all $(SNAKEMAKE_ARGS)
 
 dry-run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) -n --quiet rules all $(SNAKEMAKE_ARGS)
