@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 run: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --resources mem_mb=$(MEM_MB) all $(SNAKEMAKE_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) all --resources mem_mb=$(MEM_MB) $(SNAKEMAKE_ARGS)
 
 dry-run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) -n --quiet rules all $(SNAKEMAKE_ARGS)
