@@ -56,7 +56,7 @@ def eer_bars(models: list[str], paradigms: list[str], columns: list[str], values
     ax.set_xticks(x, labels)
     ax.set_ylabel("EER (%), lower is better" + (" (bars: 95 % bootstrap interval)"
                                                  if intervals is not None else ""))
-    ax.set_title("EER by training paradigm" + (" (STAND-IN DATA)" if banner else ""))
+    ax.set_title("EER by training paradigm" + (" (STAND-INS: see note)" if banner else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path, banner)
@@ -148,7 +148,7 @@ def layer_weights_plot(records: dict[str, dict[str, Any]], path: Path, banner: s
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, title="model", title_fontsize=8, loc="upper left",
               bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle("Learned layer weights" + (" (STAND-IN DATA)" if banner else "")
+    fig.suptitle("Learned layer weights" + (" (STAND-INS: see note)" if banner else "")
                  + f"\naggregation {', '.join(aggregations)}; front-end {', '.join(frontends)}",
                  fontsize=11)
     if untrained:
@@ -170,7 +170,7 @@ def score_histograms(arrays: dict[str, np.ndarray], path: Path, title: str,
                 label=f"{name} (n={len(v)})")
     ax.set_xlabel("score (bona fide logit; higher = more bona fide)")
     ax.set_ylabel("density")
-    ax.set_title(title + (" (STAND-IN)" if banner else ""))
+    ax.set_title(title + (" (STAND-INS: see note)" if banner else ""))
     ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path, banner)
