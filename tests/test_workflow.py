@@ -397,6 +397,8 @@ KEY_CHANGES = {
     "training.racl_reg": False,
     "training.racl_reg_weight": 0.2,
     "training.amp": False,
+    "training.bonafide_per_batch": 4,
+    "training.frontend_lr": 1e-5,
 }
 #: keys whose schema allows a single value (nothing to change)
 FIXED_KEYS = {"audio.sample_rate"}
