@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (see README):
-#   make run   - set up .venv if needed, then `snakemake --cores 8 all` on config.yaml
+#   make run   - set up .venv if needed, then `snakemake --cores 8 all --resources mem_mb=6000` on config.yaml
 #   make test  - set up .venv if needed, then ruff and the whole pytest suite
 #   make semanticodec-env - a separate venv (.venv-semanticodec) for the SemantiCodec backend:
 #                torch 2.9.1 + torchaudio 2.9.1 + the semanticodec package (scripts/setup_semanticodec_env.sh)
