@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from reconfake.audio import AudioError, load_audio, resample, write_audio
+from reconfake.audio import AudioError, load_audio, probe_audio, resample, write_audio
 from reconfake.codecs import codec_roundtrip
 from reconfake.corpora import fillets
 from reconfake.corpora.debian import PACKAGES, DebPackage, unpack_package
@@ -270,19 +270,16 @@ def text_key(text: str) -> str:
 
 def _duration(path: Path, key: str, bad_audio: str = "error") -> float | None:
     """Seconds of a recording from its header; None (skip) or an error when unreadable."""
-    import soundfile as sf
-
-    if path.suffix == ".g722":  # raw G.722 at 64 kbit/s: 8000 bytes a second
-        return path.stat().st_size / 8000
     try:
-        return sf.info(str(path)).duration
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        rate, frames = probe_audio(path)
+    except AudioError as exc:
         if bad_audio == "skip":
             log.warning("%s (%s): unreadable, skipped (%s)", path, key, exc)
             return None
         raise AudioError(f"{path} ({key}): cannot decode audio ({exc}); re-unpack the packages "
                          "(delete the package folder and rerun mini-packages) or set "
                          "audio.bad_audio: skip") from exc
+    return frames / rate
 
 
 def source_pool(source: str, root: str | os.PathLike[str], min_seconds: float = 0.7,

@@ -24,9 +24,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from reconfake.audio import resample
+from reconfake.audio import load_audio, resample
 
 RATE = 16000
 FLITE_VOICES = ("kal16", "awb", "rms", "slt")
@@ -59,8 +58,7 @@ def _flite(voice: str, text: str, packages_root: str | os.PathLike[str]) -> np.n
         if result.returncode != 0 or not out.exists():
             raise SystemUnavailable(f"flite -voice {voice} failed ({result.returncode}): "
                                     f"{result.stderr.strip()[-300:]}")
-        x, rate = sf.read(out, dtype="float32")
-    return resample(x, rate, RATE)
+        return load_audio(out, RATE, name=f"flite -voice {voice} output for {text[:40]!r}")[0]
 
 
 @functools.cache
