@@ -1,6 +1,7 @@
 """Hard-sample shards: HF Audio layout, metadata, row groups, atomicity."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -34,7 +35,8 @@ def test_layout_metadata_and_row_groups(tmp_path):
                        if meta.row_group(0).column(j).path_in_schema == "audio.bytes"][0]
     assert audio_bytes_col.compression == "UNCOMPRESSED"
     hf = json.loads(pq.read_schema(path).metadata[b"huggingface"])
-    assert hf["info"]["features"]["audio"] == {"_type": "Audio", "sampling_rate": SR}
+    assert hf["info"]["features"]["audio"] == {"_type": "Audio", "sampling_rate": SR,
+                                                   "decode": False}
     info = shard_info(path)
     assert info["model_id"] == "m" and info["settings"] == {"a": 1}
     assert "numpy" in info["packages"] and "soxr" in info["packages"]  # the resampler
@@ -44,18 +46,39 @@ def test_layout_metadata_and_row_groups(tmp_path):
     assert read_shard_rows(path)[0]["source_utt_id"] == "u0"
 
 
-def test_datasets_sees_an_audio_column(tmp_path):
+def _readme_datasets_example() -> str:
+    """The README's ``datasets`` example: the python block after its marker comment."""
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    after = text.split("<!-- shard-datasets-example -->", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_datasets_round_trip(tmp_path, monkeypatch, capsys):
+    """The README's example runs as written on a shard, without torchcodec, and the decoded
+    audio is the written clip."""
     datasets = pytest.importorskip("datasets")
-    path = tmp_path / "s.parquet"
-    with ShardWriter(path, SR, {"backend": "x"}) as writer:
-        writer.write(_row(0, voiced(0.3)))
-    ds = datasets.load_dataset("parquet", data_files=str(path), split="train",
-                               cache_dir=str(tmp_path / "cache"))
-    assert type(ds.features["audio"]).__name__ == "Audio"
-    assert ds.features["audio"].sampling_rate == SR
-    ds = ds.cast_column("audio", datasets.Audio(decode=False))
-    assert ds[0]["audio"]["bytes"][:4] == b"fLaC"
-    assert ds[0]["logmel_distance"] == 0.5
+    example = _readme_datasets_example()
+    assert "load_dataset(\"parquet\"" in example
+    shard = tmp_path / "results/shards/opus/train-000-of-002.parquet"
+    shard.parent.mkdir(parents=True)
+    clip = voiced(0.3)
+    with ShardWriter(shard, SR, {"backend": "x"}) as writer:
+        writer.write(_row(0, clip))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert type(namespace["ds"].features["audio"]).__name__ == "Audio"
+    assert namespace["ds"].features["audio"].sampling_rate == SR
+    assert namespace["row"]["audio"]["bytes"][:4] == b"fLaC"
+    assert namespace["rate"] == SR
+    assert namespace["audio"].shape == clip.shape
+    assert np.max(np.abs(namespace["audio"] - clip)) < 1e-4
+    assert capsys.readouterr().out.split()[:3] == ["r0", "x", str(SR)]
+    # the shards' own setting keeps datasets from calling torchcodec
+    assert namespace["ds"].features["audio"].decode is False
+    assert isinstance(datasets.load_dataset("parquet", data_files=str(shard), split="train")[0]
+                      ["audio"], dict)
 
 
 def test_failure_leaves_no_file(tmp_path):

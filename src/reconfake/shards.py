@@ -3,10 +3,14 @@
 Each row carries the manifest columns plus source_utt_id, source_label, paradigm, backend
 and logmel_distance (mean |log-mel difference| to the source; larger = further from it).
 The ``audio`` column is a struct {bytes, path} holding FLAC, described in the schema's
-``huggingface`` metadata as an ``Audio`` feature so ``datasets.load_dataset("parquet", ...)``
-shows an Audio column. The audio column is stored without Parquet compression (FLAC is
-already compressed); row groups are cut at about ``row_group_bytes``. File metadata under
-``reconfake`` records backend, model id, revision, settings and package versions.
+``huggingface`` metadata as an ``Audio`` feature with ``decode: false``, so
+``datasets.load_dataset("parquet", ...)`` shows an Audio column whose cells are the FLAC bytes:
+``datasets`` 4+ decodes audio only through torchcodec, whose PyPI build does not load beside the
+project's CPU torch, so decoding is left to :func:`reconfake.audio.load_audio` (or to
+``ds.cast_column("audio", datasets.Audio())`` where torchcodec works).
+The audio column is stored without Parquet compression (FLAC is already compressed); row
+groups are cut at about ``row_group_bytes``. File metadata under ``reconfake`` records
+backend, model id, revision, settings and package versions.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ VERSIONED_PACKAGES = ("reconfake", "torch", "numpy", "soundfile", "soxr", "pyarr
 
 
 def _hf_features(sample_rate: int) -> dict[str, Any]:
-    features: dict[str, Any] = {"audio": {"_type": "Audio", "sampling_rate": sample_rate}}
+    # decode: false -> cells stay {bytes, path}; see the module docstring
+    features: dict[str, Any] = {"audio": {"_type": "Audio", "sampling_rate": sample_rate,
+                                          "decode": False}}
     for field in list(MANIFEST_SCHEMA) + [pa.field(n, t) for n, t in EXTRA_FIELDS]:
         dtype = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64",
                  pa.float64(): "float64"}[field.type]
