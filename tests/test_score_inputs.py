@@ -117,3 +117,38 @@ def test_probe_audio_reads_headers_only(tmp_path):
     assert probe_audio(tmp_path / "prompt.g722") == (16000, 200)
     with pytest.raises(AudioError, match="file not found"):
         probe_audio(tmp_path / "gone.wav")
+
+
+def test_csv_list_scored_with_labels_and_ids(tmp_path):
+    for i, name in enumerate(("real/a.wav", "fake/a.wav", "fake/b.flac")):
+        clip(tmp_path / "clips" / name, seed=i)
+    absolute = clip(tmp_path / "elsewhere" / "c.wav", seed=7)
+    listing = tmp_path / "clips" / "meta.csv"
+    listing.write_text("path,label,attack\nreal/a.wav,bona-fide,\nfake/a.wav,spoof,A07\n"
+                       f"fake/b.flac,Spoof,\n{absolute},bonafide,\n")
+    with_ids = tmp_path / "ids.csv"
+    with_ids.write_text(f"utt_id,path,label\nLA_0001,{absolute},spoof\n")
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--checkpoint", str(tiny_checkpoint(tmp_path / "m.pt")), "--output",
+                 str(out), "--eval-samples", "4000", str(listing), str(with_ids)]) == 0
+    rows = [(r["utt_id"], r["label"], r["attack"]) for r in csv.DictReader(out.open())]
+    assert rows == [("real/a", "bonafide", "bonafide"), ("fake/a", "spoof", "A07"),
+                    ("fake/b", "spoof", ""), ("../elsewhere/c", "bonafide", "bonafide"),
+                    ("LA_0001", "spoof", "")]
+    assert main(["evaluate", str(out)]) == 0
+
+
+def test_csv_list_problems_name_lines(tmp_path):
+    clip(tmp_path / "a.wav")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\na.wav,real\nnot-there.wav,spoof\n,spoof\n")
+    headless = tmp_path / "headless.csv"
+    headless.write_text("file,speaker,label\na.wav,x,spoof\n")
+    with pytest.raises(InputError) as err:
+        collect_entries([bad, headless])
+    message = str(err.value)
+    assert message.startswith("3 problem(s)")
+    assert f"{bad}: 1 of 3 rows have an unknown label (line 2: 'real')" in message
+    assert f"{bad}: 2 of 3 rows name no existing audio file (line 3: not-there.wav; " \
+           "line 4: (empty))" in message
+    assert f"{headless}: CSV list lacks column(s) path (has: file, speaker, label)" in message

@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reuse/store frozen front-end features here (ssl_aasist; shared by "
                         "models with the same front-end)")
     s.add_argument("inputs", nargs="+",
-                   help="audio files, folders, manifests or shards; an audio file's trial id is "
+                   help="audio files, folders, manifests, shards or CSV lists (path,label[,utt_id,"
+                        "attack]); an audio file's trial id is "
                         "its path relative to the inputs' common folder, without extension")
     s.set_defaults(func=cmd_score)
 
