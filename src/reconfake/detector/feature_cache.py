@@ -10,11 +10,16 @@ The model key (:meth:`SSLAASIST.cache_key`) fingerprints the front-end's weights
 normalisation and the layers kept; the clip key hashes the audio's location (file or shard
 row), utt_id and the file's size and modification time, so rebuilt audio is recomputed. The
 per-paradigm models share the root and so reuse the features of the clips they have in
-common. Files are written atomically: parallel jobs at worst compute a clip twice.
+common. Files are written atomically. Jobs filling the cache at the same time (the workflow
+trains models that share a front-end in parallel) share the work: a job claims a clip with an
+advisory lock (``<clip key>.lock``, released by the kernel if the job dies), computes it,
+stores it and only then lets go; a clip claimed by another job is left for the end and read
+from the cache once that job has stored it, so each clip is computed once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -69,15 +74,70 @@ class FeatureCache:
     def fill(self, items: list[Item], crop: int,
              compute: Callable[[list[Item]], torch.Tensor], batch_size: int = 16,
              label: str = "caching front-end features") -> FillStats:
-        """Compute and store the features of every item not cached yet."""
+        """Compute and store the features of every item not cached yet, sharing the work with
+        other processes filling the same cache (see the module docstring)."""
         start = time.perf_counter()
         missing = [it for it in items if not self.path(it, crop).exists()]
         progress = Progress(label, len(missing), "clips")
-        for begin in range(0, len(missing), batch_size):
-            batch = missing[begin:begin + batch_size]
-            self.store(batch, crop, compute(batch))
-            progress.update(len(batch))
-        return FillStats(len(items), len(missing), time.perf_counter() - start)
+        claimed: list[tuple[Item, int]] = []
+        computed = 0
+
+        def flush() -> None:
+            nonlocal computed
+            if claimed:
+                batch = [it for it, _ in claimed]
+                try:
+                    self.store(batch, crop, compute(batch))
+                finally:
+                    for it, handle in claimed:
+                        self._release(it, crop, handle)
+                computed += len(batch)
+                progress.update(len(batch))
+                claimed.clear()
+
+        def take(item: Item, wait: bool) -> bool:
+            """Claim ``item`` for the next batch; ``True`` also when it is cached already,
+            ``False`` when another job holds it (only without ``wait``)."""
+            handle = None if self.path(item, crop).exists() else self._claim(item, crop, wait)
+            if handle is None and not self.path(item, crop).exists():
+                return False
+            if handle is None or self.path(item, crop).exists():  # another job stored it
+                if handle is not None:
+                    self._release(item, crop, handle)
+                progress.update(1)
+                return True
+            claimed.append((item, handle))
+            if len(claimed) == batch_size:
+                flush()
+            return True
+
+        later = [it for it in missing if not take(it, wait=False)]
+        flush()
+        for item in later:  # claimed by other jobs: wait for each, compute what they left
+            take(item, wait=True)
+            flush()  # never hold a claim while waiting for another job's (no deadlock)
+        return FillStats(len(items), computed, time.perf_counter() - start)
+
+    def _claim(self, item: Item, crop: int, wait: bool) -> int | None:
+        """Lock ``item``'s claim file; ``None`` if another process holds it and not ``wait``."""
+        lock = self.path(item, crop).with_suffix(".lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(handle)
+            return None
+        return handle
+
+    def _release(self, item: Item, crop: int, handle: int) -> None:
+        """Remove the claim file (the stored ``.npy`` now answers for the clip) and unlock."""
+        try:
+            os.unlink(self.path(item, crop).with_suffix(".lock"))
+        except FileNotFoundError:
+            pass
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
 
     def store(self, items: list[Item], crop: int, features: torch.Tensor) -> None:
         """Write the features ``(B, layers, frames, dim)`` of ``items`` (atomically, float16)."""
