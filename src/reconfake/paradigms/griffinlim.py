@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.devices import resolve_device
 from reconfake.features import MelSpec
 from reconfake.paradigms.registry import Backend, BackendError, register
 
@@ -148,6 +149,7 @@ class GriffinLimBackend(Backend):
 
     def __init__(self, device: str = "cpu", **options: Any):
         super().__init__(device=device, **options)
+        self.device = str(resolve_device(device, f"backend {self.name}", BackendError))
         self.spec = MelSpec(sample_rate=self.sample_rate)
         self.n_iter = int(self.options["n_iter"])
         self.momentum = float(self.options["momentum"])

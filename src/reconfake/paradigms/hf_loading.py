@@ -40,7 +40,6 @@ OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 WEIGHT_PATTERNS = ("*.json", "*.safetensors")
 # half-precision copies some repositories carry beside the fp32 weights
 IGNORE_PATTERNS = ("*.fp16.*", "*fp16*.safetensors")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def offline_requested(local_files_only: bool | None = None) -> bool:
@@ -176,19 +175,6 @@ def load_weights(loader: Callable[..., T], source: ModelSource, backend: str,
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-
-
-def pick_device(device: str, backend: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    name = (device or "auto").strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.split(":")[0] not in DEVICES:
-        raise BackendError(f"backend {backend}: device {device!r}; use auto, cpu, cuda or cuda:N")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BackendError(f"backend {backend}: device {device!r} asked for but torch sees no "
-                           "CUDA GPU; use device auto or cpu, or install a CUDA build of torch")
-    return torch.device(name)
 
 
 def pick_dtype(device: torch.device, bf16: bool, backend: str) -> torch.dtype:

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.devices import resolve_device
 from reconfake.features import MelSpec
 from reconfake.fileio import atomic_path
 from reconfake.paradigms.griffinlim import analysable, mel_to_audio, set_threads
@@ -210,6 +211,7 @@ class MelDiffusionBackend(Backend):
 
     def __init__(self, device: str = "cpu", **options: Any):
         super().__init__(device=device, **options)
+        self.device = str(resolve_device(device, f"backend {self.name}", BackendError))
         diffusers = _require_diffusers()
         if not self.options["model"]:
             raise BackendError("mel_diffusion needs options['model']: the directory fit() wrote")
@@ -241,7 +243,7 @@ class MelDiffusionBackend(Backend):
         self.unet = diffusers.UNet2DModel.from_pretrained(self.model_dir / "unet",
                                                           low_cpu_mem_usage=False)
         # channels-last convolutions run ~20% faster on CPU (measured; not so for training)
-        self.unet.to(device=device, memory_format=torch.channels_last).eval()
+        self.unet.to(device=self.device, memory_format=torch.channels_last).eval()
         config = dict(diffusers.DDPMScheduler.load_config(self.model_dir / "scheduler"))
         # Near pure noise (alpha_bar ~ 0) the implied clean mel explodes; clip it to the range
         # the training data spanned.
@@ -250,7 +252,7 @@ class MelDiffusionBackend(Backend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.scheduler = diffusers.DDIMScheduler.from_config(config)
-        self.window = _blend_window(self.patch, self.overlap).to(device)
+        self.window = _blend_window(self.patch, self.overlap).to(self.device)
 
     # -- fitting -------------------------------------------------------------------------------
 
