@@ -41,6 +41,7 @@ from reconfake.features import MelSpec
 from reconfake.fileio import atomic_path
 from reconfake.paradigms.griffinlim import analysable, mel_to_audio, set_threads
 from reconfake.paradigms.registry import Backend, BackendError, clip_seed, register
+from reconfake.paradigms.sdedit import sdedit_timesteps
 from reconfake.progress import Progress
 
 log = logging.getLogger("reconfake")
@@ -370,14 +371,6 @@ class MelDiffusionBackend(Backend):
 
     # -- reconstruction ------------------------------------------------------------------------
 
-    def _timesteps(self) -> list[int]:
-        """The DDIM timesteps actually run: the last ``steps`` of a schedule that would run
-        ``steps / strength`` steps from pure noise, so denoising starts near ``strength``."""
-        total = max(self.steps, round(self.steps / self.strength))
-        total = min(total, int(self.scheduler.config.num_train_timesteps))
-        self.scheduler.set_timesteps(total)
-        return [int(t) for t in self.scheduler.timesteps[total - self.steps:]]
-
     def _predict(self, patches: torch.Tensor, t: int) -> torch.Tensor:
         out = []
         for chunk in torch.split(patches, self.max_patches):
@@ -388,7 +381,7 @@ class MelDiffusionBackend(Backend):
 
     def _denoise(self, x0s: list[torch.Tensor], noises: list[torch.Tensor]) -> list[torch.Tensor]:
         """SDEdit of normalised mels ``(n_mels, frames >= patch)``, all clips in lock-step."""
-        timesteps = self._timesteps()
+        timesteps = sdedit_timesteps(self.scheduler, self.steps, self.strength)
         start = torch.tensor([timesteps[0]], dtype=torch.long)
         xs = [self.scheduler.add_noise(x0, n, start) for x0, n in zip(x0s, noises, strict=True)]
         layout = [_patch_starts(x.shape[-1], self.patch, self.overlap) for x in xs]
