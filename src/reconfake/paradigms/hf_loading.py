@@ -43,7 +43,11 @@ IGNORE_PATTERNS = ("*.fp16.*", "*fp16*.safetensors")
 
 
 def offline_requested(local_files_only: bool | None = None) -> bool:
-    """Whether only the local cache may be used: the option if set, else the environment."""
+    """Whether only the local cache may be used: the option if set, else the environment.
+
+    The one offline check of every hub loader (backends, wav2vec 2.0 and Whisper front-ends):
+    ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set to 1, true, yes or on (any case).
+    """
     if local_files_only is not None:
         return bool(local_files_only)
     return any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE")
@@ -138,8 +142,9 @@ def resolve_model(backend: str, model: str, revision: str | None = None,
                                       ignore_patterns=list(IGNORE_PATTERNS),
                                       local_files_only=offline))
     except Exception as exc:  # network, cache and Hub errors come in many types
-        mode = "offline (HF_HUB_OFFLINE or local_files_only), and it is not in the local cache" \
-            if offline else "and could not be downloaded"
+        mode = ("offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE or local_files_only), and it "
+                "is not in the local cache") \
+            if offline else "online, and it could not be downloaded"
         raise BackendError(
             f"{kind} {backend}: cannot load model {model!r} at revision "
             f"{revision or 'main'}: running {mode} ({type(exc).__name__}: "
