@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.audio import pad_to_at_least
 from reconfake.features import MelSpec
 from reconfake.paradigms.hf_loading import load_weights
 from reconfake.paradigms.pretrained import COMMON_DEFAULTS, PretrainedBackend
@@ -165,8 +166,7 @@ class AudioLdmBackend(PretrainedBackend):
 
     def _log_mel(self, clip: np.ndarray, gain: float) -> torch.Tensor:
         x = (clip - clip.mean()) * gain if self.options["normalize"] else clip
-        shortest = self.spec.n_fft // 2 + 1
-        x = np.pad(x, (0, max(0, shortest - len(x)))).astype(np.float32)
+        x = pad_to_at_least(x, self.spec.min_samples).astype(np.float32)
         mel = self.spec.log_mel(torch.from_numpy(x)).T  # (frames, n_mels)
         frames = self._padded_frames(len(clip))
         silence = torch.full((frames - mel.shape[0], mel.shape[1]), math.log(self.spec.floor))

@@ -268,12 +268,6 @@ def overlap_add(pieces: Sequence[np.ndarray], spans: Sequence[tuple[int, int]], 
     return (out / weight).astype(np.float32)
 
 
-def fit_length(x: np.ndarray, length: int) -> np.ndarray:
-    """``x`` trimmed or zero-padded to ``length`` samples."""
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    return x[:length] if len(x) >= length else np.pad(x, (0, length - len(x)))
-
-
 def pad_stack(clips: Sequence[np.ndarray], multiple: int = 1, minimum: int = 1,
               ) -> tuple[torch.Tensor, list[int]]:
     """Zero-pad clips to one length (a multiple of ``multiple``, at least ``minimum``).

@@ -31,13 +31,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.audio import fit_length
 from reconfake.devices import resolve_device
 from reconfake.paradigms.griffinlim import set_threads
 from reconfake.paradigms.hf_loading import (
     WEIGHT_PATTERNS,
     ModelSource,
     chunk_spans,
-    fit_length,
     overlap_add,
     pick_dtype,
     resolve_model,
@@ -132,7 +132,8 @@ class PretrainedBackend(Backend):
         if len(outputs) != len(clips):
             raise BackendError(f"backend {self.name}: forward returned {len(outputs)} clips "
                                f"for {len(clips)}")
-        return [fit_length(o, len(c)) for o, c in zip(outputs, clips, strict=True)]
+        return [fit_length(np.asarray(o, dtype=np.float32).reshape(-1), len(c))
+                for o, c in zip(outputs, clips, strict=True)]
 
     def reconstruct_batch(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         pieces: list[np.ndarray] = []
