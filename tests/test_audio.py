@@ -7,7 +7,16 @@ import pytest
 import soundfile as sf
 import soxr
 
-from reconfake.audio import AudioError, encode_flac, load_audio, resample, write_audio
+from reconfake.audio import (
+    AudioError,
+    encode_flac,
+    fit_length,
+    load_audio,
+    pad_to_at_least,
+    pad_to_multiple,
+    resample,
+    write_audio,
+)
 from tests.conftest import SR, voiced
 
 
@@ -109,3 +118,37 @@ def test_write_audio_leaves_no_temporary(tmp_path):
     write_audio(tmp_path / "a.flac", voiced(0.2), SR)
     assert [p.name for p in tmp_path.iterdir()] == ["a.flac"]
     assert sf.info(tmp_path / "a.flac").format == "FLAC"
+
+
+def test_fit_length_cuts_or_zero_pads_keeping_dtype():
+    x = np.array([1.0, 2.0, 3.0], dtype=np.float64)
+    cut = fit_length(x, 2)
+    assert cut.dtype == np.float64 and cut.tolist() == [1.0, 2.0]
+    assert np.shares_memory(cut, x)  # a cut is a view
+    padded = fit_length(x.astype(np.float32), 5)
+    assert padded.dtype == np.float32 and padded.tolist() == [1.0, 2.0, 3.0, 0.0, 0.0]
+    assert fit_length(x, 3).tolist() == [1.0, 2.0, 3.0]
+    assert fit_length(x, 0).shape == (0,)
+    stereo = np.arange(6, dtype=np.int16).reshape(2, 3)  # along the last axis
+    assert fit_length(stereo, 4).tolist() == [[0, 1, 2, 0], [3, 4, 5, 0]]
+    assert fit_length(stereo, 1).tolist() == [[0], [3]]
+    with pytest.raises(ValueError, match="length -1 is negative"):
+        fit_length(x, -1)
+
+
+def test_pad_to_at_least_only_pads():
+    x = np.array([0.5, -0.5], dtype=np.float32)
+    padded = pad_to_at_least(x, 4)
+    assert padded.dtype == np.float32 and padded.tolist() == [0.5, -0.5, 0.0, 0.0]
+    assert pad_to_at_least(x, 2) is x and pad_to_at_least(x, 1) is x  # never cut
+    assert pad_to_at_least(np.zeros(0), 3).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_pad_to_multiple_pads_whole_frames():
+    assert pad_to_multiple(np.ones(5, dtype=np.float32), 4).tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
+    assert pad_to_multiple(np.ones(8), 4).shape == (8,)
+    assert pad_to_multiple(np.zeros(0), 4).shape == (0,)
+    assert pad_to_multiple(np.ones(3, dtype=np.float64), 1).dtype == np.float64
+    assert pad_to_multiple(np.ones((2, 3)), 2).shape == (2, 4)
+    with pytest.raises(ValueError, match="multiple 0 must be >= 1"):
+        pad_to_multiple(np.ones(3), 0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reconfake.features import MelSpec, log_mel_distance
-from reconfake.paradigms.griffinlim import mel_to_audio, mel_to_magnitude
+from reconfake.paradigms.griffinlim import analysable, mel_to_audio, mel_to_magnitude
 from reconfake.paradigms.registry import BackendError, build_backend
 from tests.conftest import SR, harmonic
 
@@ -90,3 +90,15 @@ def test_backend_metadata_and_options():
         build_backend("griffinlim", {"n_iters": 8})
     with pytest.raises(BackendError, match="momentum"):
         build_backend("griffinlim", {"momentum": 1.5})
+
+
+def test_short_clips_are_padded_to_the_stft_minimum():
+    assert SPEC.min_samples == 513 and MelSpec(n_fft=400).min_samples == 201
+    short = analysable(np.ones(100, dtype=np.float64), SPEC)
+    assert short.dtype == np.float32 and short.shape == (513,)
+    assert short[:100].tolist() == [1.0] * 100 and not short[100:].any()
+    assert analysable(np.ones((1, 600)), SPEC).shape == (600,)
+    # clips shorter than the minimum: both cut to the shorter one, then zero-padded to 513
+    a, b = np.full(300, 0.1, dtype=np.float32), np.full(200, 0.1, dtype=np.float32)
+    assert log_mel_distance(a, b) == pytest.approx(
+        log_mel_distance(np.pad(a[:200], (0, 313)), np.pad(b, (0, 313))), abs=0)

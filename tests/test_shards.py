@@ -8,7 +8,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from reconfake.audio import encode_flac
-from reconfake.shards import ShardWriter, iter_shard, read_shard_rows, shard_info
+from reconfake.manifest import ClipRow, write_manifest
+from reconfake.shards import (
+    ShardWriter,
+    is_shard,
+    iter_shard,
+    read_shard_columns,
+    read_shard_rows,
+    shard_info,
+)
 from tests.conftest import SR, voiced
 
 
@@ -87,3 +95,36 @@ def test_failure_leaves_no_file(tmp_path):
         writer.write(_row(0, voiced(0.3)))
         raise RuntimeError("backend crashed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_column_reads(tmp_path):
+    path = tmp_path / "s.parquet"
+    clips = [voiced(0.3, seed=k) for k in range(3)]
+    with ShardWriter(path, SR, {"backend": "x"}) as writer:
+        for i, x in enumerate(clips):
+            writer.write({**_row(i, x), "logmel_distance": 0.25 * i})
+    table = read_shard_columns(path, ["logmel_distance", "utt_id"])
+    assert table.column_names == ["logmel_distance", "utt_id"]
+    assert table.column("logmel_distance").to_pylist() == [0.0, 0.25, 0.5]
+    audio = read_shard_columns(path, ["audio"], memory_map=True).column("audio")
+    assert audio[1]["bytes"].as_py() == encode_flac(clips[1], SR)
+    rows = read_shard_rows(path)
+    assert len(rows) == 3 and "audio" not in rows[0]
+    assert list(rows[0]) == pq.read_schema(path).names[1:]  # schema order, audio left out
+    assert read_shard_rows(path, with_audio=True)[2]["audio"]["path"] == "r2.flac"
+    with pytest.raises(ValueError, match="No match for FieldRef.Name\\(no_such_column\\)"):
+        read_shard_columns(path, ["no_such_column"])
+
+
+def test_is_shard(tmp_path):
+    shard = tmp_path / "s.parquet"
+    with ShardWriter(shard, SR, {"backend": "x"}) as writer:
+        writer.write(_row(0, voiced(0.3)))
+    manifest = tmp_path / "m.parquet"
+    write_manifest([ClipRow("u0", "toy", "train", "bonafide", "-", "s", "a.wav", SR, SR, 1.0)],
+                   manifest)
+    assert is_shard(shard) is True
+    assert is_shard(manifest) is False
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    with pytest.raises(Exception, match="Parquet magic bytes not found"):
+        is_shard(tmp_path / "x.parquet")

@@ -20,7 +20,7 @@ from reconfake.detector.ssl_frontend import (
     load_wav2vec2,
     tiny_wav2vec2,
 )
-from reconfake.train import resolve_device, train_detector
+from reconfake.train import train_detector
 from tests.conftest import SSL_TINY_ARCH
 
 ARCH = SSL_TINY_ARCH
@@ -155,16 +155,6 @@ def test_group_batches_keep_groups_together():
     singles = group_batches(list("abcdefg"), 3, np.random.default_rng(5))
     order = np.random.default_rng(5).permutation(7).tolist()
     assert singles == [order[0:3], order[3:6], order[6:]]
-
-
-def test_device_resolution():
-    assert resolve_device("cpu").type == "cpu"
-    if not torch.cuda.is_available():
-        assert resolve_device("auto").type == "cpu"
-        with pytest.raises(ValueError, match="no CUDA device"):
-            resolve_device("cuda")
-    with pytest.raises(ValueError, match="auto, cpu or cuda"):
-        resolve_device("tpu")
 
 
 # --------------------------------------------------------------------------- training

@@ -40,6 +40,36 @@ def validate(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
+def fit_length(x: np.ndarray, length: int) -> np.ndarray:
+    """``x`` cut or zero-padded at the end of its last axis to ``length`` samples.
+
+    The dtype is kept; a cut returns a view. Aligns an output to its input's length.
+    """
+    x = np.asarray(x)
+    if length < 0:
+        raise ValueError(f"fit_length: length {length} is negative")
+    if x.shape[-1] >= length:
+        return x[..., :length]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])
+
+
+def pad_to_at_least(x: np.ndarray, length: int) -> np.ndarray:
+    """``x`` zero-padded at the end of its last axis to at least ``length`` samples
+    (``x`` itself when it is long enough); the dtype is kept. E.g. the shortest clip a
+    centred, reflect-padded STFT accepts (:attr:`reconfake.features.MelSpec.min_samples`)."""
+    x = np.asarray(x)
+    return fit_length(x, length) if x.shape[-1] < length else x
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
+    """``x`` zero-padded at the end of its last axis to a multiple of ``multiple`` samples
+    (whole codec or analysis frames); the dtype is kept."""
+    if multiple < 1:
+        raise ValueError(f"pad_to_multiple: multiple {multiple} must be >= 1")
+    x = np.asarray(x)
+    return fit_length(x, x.shape[-1] + (-x.shape[-1]) % multiple)
+
+
 RESAMPLER = f"soxr {soxr.__version__} soxr_hq (librosa's default)"  # recorded with scores/shards
 
 
@@ -66,11 +96,7 @@ def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     frames = x.reshape(-1, x.shape[-1]).T if x.ndim > 1 else x
     y = soxr.resample(np.ascontiguousarray(frames), int(sr_from), int(sr_to), quality="soxr_hq")
     y = y.T.reshape(*x.shape[:-1], -1) if x.ndim > 1 else y
-    if y.shape[-1] > n_out:
-        y = y[..., :n_out]
-    elif y.shape[-1] < n_out:
-        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n_out - y.shape[-1])])
-    return np.ascontiguousarray(y, dtype=np.float32)
+    return np.ascontiguousarray(fit_length(y, n_out), dtype=np.float32)
 
 
 def _to_mono(data: np.ndarray) -> np.ndarray:

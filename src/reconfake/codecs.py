@@ -30,7 +30,9 @@ def _frames(x: np.ndarray, rate: int, frame: int, fmt: str, channels: int):
     resample every frame, which made G.722 ~200x slower)."""
     import av
 
-    padded = np.pad(np.asarray(x, dtype=np.float32), (0, (-len(x)) % frame))
+    from reconfake.audio import pad_to_multiple
+
+    padded = pad_to_multiple(np.asarray(x, dtype=np.float32), frame)
     if fmt.startswith("s16"):
         padded = (np.clip(padded, -1.0, 1.0) * 32767).astype(np.int16)
     layout = "mono" if channels == 1 else "stereo"
@@ -71,7 +73,7 @@ def codec_roundtrip(x: np.ndarray, rate: int, codec: str, bitrate: int | None = 
     back, at ``rate``; the result is trimmed or padded to the input length."""
     import av
 
-    from reconfake.audio import resample
+    from reconfake.audio import fit_length, resample
 
     if codec not in CODECS:
         raise ValueError(f"codec {codec!r}: use one of {sorted(CODECS)}")
@@ -98,7 +100,7 @@ def codec_roundtrip(x: np.ndarray, rate: int, codec: str, bitrate: int | None = 
     buf.seek(0)
     out, out_rate = _decode(buf, fmt)
     out = resample(out, out_rate, rate)
-    return np.pad(out, (0, max(0, len(x) - len(out))))[: len(x)].astype(np.float32)
+    return fit_length(out, len(x)).astype(np.float32)
 
 
 def decode_g722(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:

@@ -9,6 +9,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from reconfake.audio import fit_length, pad_to_at_least
+
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     # Slaney's mel scale: linear below 1 kHz, logarithmic above.
@@ -53,6 +55,12 @@ class MelSpec:
     fmax: float = 8000.0
     floor: float = 1e-5
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest clip the centred, reflect-padded STFT accepts (more than half a
+        window); shorter clips are zero-padded to it with :func:`reconfake.audio.pad_to_at_least`."""
+        return self.n_fft // 2 + 1
+
     def filterbank(self) -> torch.Tensor:
         """The mel filter matrix as a tensor."""
         return torch.from_numpy(mel_filterbank(self.sample_rate, self.n_fft, self.n_mels,
@@ -81,12 +89,8 @@ def log_mel_distance(reference: np.ndarray, other: np.ndarray, spec: MelSpec | N
     """
     spec = spec or MelSpec()
     n = min(len(reference), len(other))
-    if n < spec.n_fft // 2 + 1:
-        n = min(len(reference), len(other))
-        pad = spec.n_fft // 2 + 1 - n
-        reference = np.pad(reference[:n], (0, pad))
-        other = np.pad(other[:n], (0, pad))
-        n = len(reference)
-    a = spec.log_mel(np.asarray(reference[:n], dtype=np.float32))
-    b = spec.log_mel(np.asarray(other[:n], dtype=np.float32))
+    a = spec.log_mel(np.asarray(pad_to_at_least(fit_length(reference, n), spec.min_samples),
+                                dtype=np.float32))
+    b = spec.log_mel(np.asarray(pad_to_at_least(fit_length(other, n), spec.min_samples),
+                                dtype=np.float32))
     return float(torch.mean(torch.abs(a - b)))

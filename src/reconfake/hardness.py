@@ -17,10 +17,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from reconfake.evaluate import read_scores
 from reconfake.metrics import compute_eer, eer_replicates, percentile_interval
+from reconfake.shards import read_shard_columns
 
 HEADER = ["backend", "paradigm", "n", "EER% vs dev bona fide", "CI95 low", "CI95 high",
           "accepted as bona fide %", "mean score", "median score drop", "mean log-mel distance"]
@@ -71,7 +71,7 @@ def hardness_rows(dev_scores: str | os.PathLike[str], reconstructions: dict[str,
         drops = [bona[k] - v for k, v in sources.items()]
         distance = None
         if backend in shards:
-            column = pq.read_table(shards[backend], columns=["logmel_distance"]).column(0)
+            column = read_shard_columns(shards[backend], ["logmel_distance"]).column(0)
             distance = float(np.mean(column.to_numpy()))
         values = np.array([sources[k] for k in sorted(sources)])
         arrays[f"{backend} ({paradigms.get(backend, '?')})"] = values

@@ -8,21 +8,16 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from reconfake.audio import load_audio, write_audio
 from reconfake.manifest import read_manifest
-from reconfake.shards import read_shard_rows, shard_info
-
-
-def _is_shard(path: Path) -> bool:
-    return b"reconfake" in (pq.read_schema(path).metadata or {})
+from reconfake.shards import is_shard, read_shard_columns, read_shard_rows, shard_info
 
 
 def summarize(path: str | os.PathLike[str]) -> str:
     """Rows by split/label/attack(/paradigm), hours and sample rates, as text."""
     path = Path(path)
-    shard = _is_shard(path)
+    shard = is_shard(path)
     rows = read_shard_rows(path) if shard else [vars(r) for r in read_manifest(path)]
     lines = [f"{path}: {'hard-sample shard' if shard else 'corpus manifest'}, {len(rows)} rows, "
              f"{sum(r['duration_s'] for r in rows) / 3600:.3f} h"]
@@ -55,13 +50,12 @@ def summarize(path: str | os.PathLike[str]) -> str:
 def extract_clip(path: str | os.PathLike[str], utt_id: str, out: str | os.PathLike[str]) -> Path:
     """Write clip ``utt_id`` of a manifest or shard to a WAV file."""
     path = Path(path)
-    if _is_shard(path):
-        table = pq.read_table(path)
-        ids = table.column("utt_id").to_pylist()
+    if is_shard(path):
+        ids = read_shard_columns(path, ["utt_id"]).column("utt_id").to_pylist()
         if utt_id not in ids:
             raise KeyError(f"{path}: no row with utt_id {utt_id!r}")
-        row = table.slice(ids.index(utt_id), 1).to_pylist()[0]
-        x, sr = load_audio(row["audio"]["bytes"], name=f"{path} ({utt_id})")
+        audio = read_shard_columns(path, ["audio"], memory_map=True).column("audio")
+        x, sr = load_audio(audio[ids.index(utt_id)]["bytes"].as_py(), name=f"{path} ({utt_id})")
     else:
         match = [r for r in read_manifest(path) if r.utt_id == utt_id]
         if not match:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from reconfake.audio import AudioError, encode_flac, load_audio, resample
+from reconfake.audio import AudioError, encode_flac, fit_length, load_audio, resample
 from reconfake.features import MelSpec, log_mel_distance
 from reconfake.manifest import read_manifest
 from reconfake.paradigms.registry import build_backend
@@ -79,7 +79,7 @@ def reconstruct_shard(
             outputs = backend.reconstruct(inputs)
             for (row, src), out in zip(batch, outputs, strict=True):
                 y = resample(out, backend.sample_rate, sample_rate)
-                y = np.pad(y, (0, max(0, len(src) - len(y))))[: len(src)]
+                y = fit_length(y, len(src))
                 utt_id = f"{row.utt_id}__{backend_name}"
                 writer.write({
                     "audio": {"bytes": encode_flac(y, sample_rate), "path": f"{utt_id}.flac"},

@@ -29,9 +29,9 @@ from reconfake.detector.inference import (
     bonafide_scores,
     clip_parallel,
     load_checkpoint,
-    resolve_device,
     retain_freed_memory,
 )
+from reconfake.devices import resolve_device
 from reconfake.progress import Progress
 from reconfake.score_inputs import Entry, collect_entries
 from reconfake.score_partial import PartialScores
@@ -115,7 +115,7 @@ def _score_pending(checkpoint: str | os.PathLike[str], architecture: str | None,
                    arch_options: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """Load the model and append the rows :attr:`PartialScores.lines` lacks; the failures."""
     model, _ = load_checkpoint(checkpoint, architecture, arch_options)
-    model.to(resolve_device(device))
+    model.to(resolve_device(device, "scoring"))
     if clip_parallel(model):
         retain_freed_memory()  # a scoring process: page faults cost more than kept memory
     cache = None

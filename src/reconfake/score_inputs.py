@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from reconfake.audio import AudioError, probe_audio
 from reconfake.detector.data import (
     BONAFIDE,
@@ -39,6 +37,7 @@ from reconfake.detector.data import (
     items_from_shard,
     list_audio_files,
 )
+from reconfake.shards import is_shard
 
 #: at most this many missing files are listed per manifest (the count is always given)
 MAX_LISTED = 10
@@ -57,10 +56,6 @@ class Entry:
     item: Item
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
-
-
-def _is_shard(path: Path) -> bool:
-    return b"reconfake" in (pq.read_schema(path).metadata or {})
 
 
 def _common_root(paths: list[Path]) -> Path:
@@ -87,7 +82,7 @@ def _audio_entry(path: Path, root: Path, problems: list[str]) -> Entry | None:
 def _table_entries(path: Path, problems: list[str]) -> list[Entry]:
     """Entries of a manifest or shard (``problems`` gets what is wrong with it)."""
     try:
-        shard = _is_shard(path)
+        shard = is_shard(path)
         items = items_from_shard(path) if shard else items_from_manifest(path)
     except Exception as exc:  # pyarrow and the manifest reader raise several types
         problems.append(f"{path}: not a readable manifest or shard ({exc}); re-create it")

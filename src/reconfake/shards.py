@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -125,6 +125,11 @@ class ShardWriter:
             self._atomic.__exit__(exc_type, exc, tb)
 
 
+def is_shard(path: str | os.PathLike[str]) -> bool:
+    """Whether the Parquet file at ``path`` is a reconfake shard (else, e.g., a manifest)."""
+    return b"reconfake" in (pq.read_schema(path).metadata or {})
+
+
 def shard_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``reconfake`` file metadata of a shard (backend, model, settings, versions)."""
     meta = pq.read_schema(path).metadata or {}
@@ -142,12 +147,20 @@ class ShardClip:
     sample_rate: int
 
 
+def read_shard_columns(path: str | os.PathLike[str], columns: Sequence[str],
+                       memory_map: bool = False) -> pa.Table:
+    """Only ``columns`` of a shard (Parquet is columnar: the others are never read).
+
+    ``memory_map`` maps the file instead of reading it, for the large ``audio`` column read a
+    row at a time.
+    """
+    return pq.read_table(path, columns=list(columns), memory_map=memory_map)
+
+
 def read_shard_rows(path: str | os.PathLike[str], with_audio: bool = False) -> list[dict[str, Any]]:
-    """Rows of a shard as dicts (``audio`` column dropped unless ``with_audio``)."""
-    table = pq.read_table(path)
-    if not with_audio:
-        table = table.drop_columns(["audio"])
-    return table.to_pylist()
+    """Rows of a shard as dicts (the ``audio`` column is not read unless ``with_audio``)."""
+    names = pq.read_schema(path).names
+    return read_shard_columns(path, [n for n in names if with_audio or n != "audio"]).to_pylist()
 
 
 def iter_shard(path: str | os.PathLike[str], sample_rate: int | None = None) -> Iterator[ShardClip]:

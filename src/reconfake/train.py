@@ -46,10 +46,11 @@ from reconfake.detector.data import (
     stack,
 )
 from reconfake.detector.feature_cache import FeatureCache
-from reconfake.detector.inference import CHECKPOINT_FORMAT, resolve_device
+from reconfake.detector.inference import CHECKPOINT_FORMAT
 from reconfake.detector.losses import DetectorLoss
 from reconfake.detector.rawboost import RawBoost
 from reconfake.detector.registry import build_model
+from reconfake.devices import resolve_device
 from reconfake.fileio import atomic_path, write_text_atomic
 from reconfake.metrics import compute_eer
 from reconfake.plots import layer_weights_plot
@@ -254,7 +255,7 @@ def train_detector(
 ) -> Path:
     """Train and write ``out_dir/model.pt`` (best dev EER) and ``out_dir/train_log.csv``."""
     opts = TrainOptions.from_dict(options)
-    device = resolve_device(opts.device)
+    device = resolve_device(opts.device, "training")
     use_amp = opts.amp and device.type == "cuda"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from scipy.linalg import solve_toeplitz
 from scipy.ndimage import maximum_filter1d, median_filter, uniform_filter1d
 from scipy.signal import istft, lfilter, stft
 
-from reconfake.audio import resample, validate
+from reconfake.audio import fit_length, pad_to_at_least, resample, validate
 
 Attack = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
@@ -48,18 +48,13 @@ def _finish(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Fit ``y`` to the reference length and scale it to the reference's peak; float32 out."""
     n = len(reference)
     y = np.asarray(y, dtype=np.float64)
-    y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
+    y = fit_length(y, n)
     y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     peak_out = float(np.max(np.abs(y)))
     peak_in = float(np.max(np.abs(reference)))
     if peak_out > 0.0:
         y = y * (peak_in / peak_out)
     return y.astype(np.float32)
-
-
-def _pad_to(x: np.ndarray, length: int) -> np.ndarray:
-    """Zero-pad short clips to ``length`` samples so one analysis frame fits."""
-    return np.pad(x, (0, max(0, length - len(x))))
 
 
 def _frames(x: np.ndarray, frame: int, hop: int) -> np.ndarray:
@@ -229,7 +224,7 @@ def harmonic_noise(audio: np.ndarray, sample_rate: int, rng: np.random.Generator
     z[:, m:] = 0.0
     _, noise_part = istft(z, fs=sample_rate, window="hann", nperseg=frame, noverlap=frame - hop,
                           nfft=n_fft, boundary=True)
-    noise_part = np.pad(noise_part, (0, max(0, n - len(noise_part))))[:n]
+    noise_part = fit_length(noise_part, n)
     y = _match_frame_energy(harmonic + noise_part, x, hop)
     return _finish(y, x)
 
@@ -239,7 +234,7 @@ def random_phase(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) 
     x = _prepare(audio, "random_phase")
     frame = 1 << int(round(np.log2(0.032 * sample_rate)))
     hop = frame // 4
-    _, _, z = stft(_pad_to(x, frame), fs=sample_rate, window="hann", nperseg=frame,
+    _, _, z = stft(pad_to_at_least(x, frame), fs=sample_rate, window="hann", nperseg=frame,
                    noverlap=frame - hop)
     phase = rng.uniform(-np.pi, np.pi, size=z.shape)
     _, y = istft(np.abs(z) * np.exp(1j * phase), fs=sample_rate, window="hann", nperseg=frame,
@@ -271,7 +266,7 @@ def spectral_smear(audio: np.ndarray, sample_rate: int, rng: np.random.Generator
     hop = max(1, int(round(0.01 * sample_rate)))
     n_fft = 1 << int(np.ceil(np.log2(frame)))
     opts = dict(fs=sample_rate, window="hann", nperseg=frame, noverlap=frame - hop, nfft=n_fft)
-    _, _, z = stft(_pad_to(x, frame), **opts)
+    _, _, z = stft(pad_to_at_least(x, frame), **opts)
     smeared = uniform_filter1d(np.log(np.abs(z) + 1e-7), size=5, axis=1, mode="nearest")
     _, y = istft(np.exp(smeared) * np.exp(1j * np.angle(z)), **opts)
     return _finish(y, x)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from reconfake.audio import resample
+from reconfake.audio import fit_length, resample
 from reconfake.detector.whisper_frontend import (
     SAMPLE_RATE,
     WHISPER_TINY_EN,
@@ -111,9 +111,7 @@ def transcribe(waves: list[np.ndarray], rate: int, model: str = WHISPER_TINY_EN,
             if len(x) > WINDOW_SAMPLES:
                 log.warning("transcribe: clip of %.1f s cut to Whisper's 30-s window",
                             len(x) / SAMPLE_RATE)
-            padded = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
-            padded[:min(len(x), WINDOW_SAMPLES)] = x[:WINDOW_SAMPLES]
-            chunk.append(padded)
+            chunk.append(fit_length(x, WINDOW_SAMPLES))
         mel = log_mel(torch.from_numpy(np.stack(chunk)), whisper.config.num_mel_bins)
         for ids in _greedy(whisper, tok, mel, max_tokens):
             texts.append(tok.decode(ids, skip_special_tokens=True).strip())

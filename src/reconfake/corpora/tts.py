@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reconfake.audio import resample
+from reconfake.audio import pad_to_multiple, resample
 
 # espeak_AUDIO_OUTPUT: deliver samples to the callback, and return from espeak_Synth when done.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -204,8 +204,8 @@ def _trim_silence(x: np.ndarray, sample_rate: int, keep_s: float = 0.05,
                   threshold_db: float = -50.0) -> np.ndarray:
     """Cut leading/trailing silence, keeping ``keep_s`` seconds before and after the speech."""
     hop = max(1, sample_rate // 100)
-    n_frames = int(np.ceil(len(x) / hop))
-    padded = np.pad(x.astype(np.float64), (0, n_frames * hop - len(x)))
+    padded = pad_to_multiple(x.astype(np.float64), hop)
+    n_frames = len(padded) // hop
     rms = np.sqrt(np.mean(padded.reshape(n_frames, hop) ** 2, axis=1))
     if rms.max() <= 0.0:
         return x

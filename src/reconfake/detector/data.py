@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
+import pyarrow as pa
 import torch
 
 from reconfake.audio import load_audio
 from reconfake.manifest import read_manifest
+from reconfake.shards import read_shard_columns
 
 BONAFIDE, SPOOF = 1, 0
 
@@ -44,7 +45,7 @@ def items_from_manifest(path: str | os.PathLike[str]) -> list[Item]:
 
 def items_from_shard(path: str | os.PathLike[str]) -> list[Item]:
     """Items of a hard-sample shard, grouped with their source clips."""
-    table = pq.read_table(path, columns=["utt_id", "label", "attack", "source_utt_id"])
+    table = read_shard_columns(path, ["utt_id", "label", "attack", "source_utt_id"])
     return [Item(u, BONAFIDE if lab == "bonafide" else SPOOF, a, s, str(path), i)
             for i, (u, lab, a, s) in enumerate(zip(*(table.column(c).to_pylist()
                                                     for c in table.column_names), strict=True))]
@@ -57,13 +58,12 @@ class AudioStore:
         self.sample_rate = sample_rate
         self.cache = cache
         self._clips: dict[str, np.ndarray] = {}
-        self._shards: dict[str, pq.ParquetFile] = {}
+        self._shards: dict[str, pa.Table] = {}  # each shard's memory-mapped audio column
 
     def _shard_bytes(self, path: str, row: int) -> bytes:
-        table = pq.read_table(path, columns=["audio"], memory_map=True) \
-            if path not in self._shards else self._shards[path]
-        self._shards[path] = table
-        return table.column("audio")[row]["bytes"].as_py()
+        if path not in self._shards:
+            self._shards[path] = read_shard_columns(path, ["audio"], memory_map=True)
+        return self._shards[path].column("audio")[row]["bytes"].as_py()
 
     def load(self, item: Item) -> np.ndarray:
         """Decoded float32 mono audio of ``item``."""

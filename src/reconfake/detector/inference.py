@@ -19,18 +19,6 @@ from reconfake.detector.state_dicts import check_state_dict
 CHECKPOINT_FORMAT = "reconfake-detector-v1"
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; asking for CUDA without it is an error."""
-    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValueError(f"device {name!r}: use auto, cpu or cuda[:N]")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but this torch sees no CUDA device "
-                         "(a CPU build of torch, or no GPU); use device: auto or cpu")
-    return torch.device(name)
-
-
 def load_checkpoint(path: str | os.PathLike[str],
                     architecture: str | None = None,
                     arch_options: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:

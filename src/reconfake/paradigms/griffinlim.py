@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.audio import pad_to_at_least
+from reconfake.devices import resolve_device
 from reconfake.features import MelSpec
 from reconfake.paradigms.registry import Backend, BackendError, register
 
@@ -117,9 +119,7 @@ def mel_to_audio(log_mel: torch.Tensor, spec: MelSpec, n_iter: int = DEFAULT_N_I
 
 def analysable(clip: np.ndarray, spec: MelSpec) -> np.ndarray:
     """``clip`` as float32, zero-padded to the shortest length a centred STFT can reflect."""
-    clip = np.asarray(clip, dtype=np.float32).reshape(-1)
-    shortest = spec.n_fft // 2 + 1
-    return np.pad(clip, (0, shortest - len(clip))) if len(clip) < shortest else clip
+    return pad_to_at_least(np.asarray(clip, dtype=np.float32).reshape(-1), spec.min_samples)
 
 
 def set_threads(options: dict[str, Any]) -> None:
@@ -148,6 +148,7 @@ class GriffinLimBackend(Backend):
 
     def __init__(self, device: str = "cpu", **options: Any):
         super().__init__(device=device, **options)
+        self.device = str(resolve_device(device, f"backend {self.name}", BackendError))
         self.spec = MelSpec(sample_rate=self.sample_rate)
         self.n_iter = int(self.options["n_iter"])
         self.momentum = float(self.options["momentum"])

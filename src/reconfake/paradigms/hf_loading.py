@@ -40,11 +40,14 @@ OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 WEIGHT_PATTERNS = ("*.json", "*.safetensors")
 # half-precision copies some repositories carry beside the fp32 weights
 IGNORE_PATTERNS = ("*.fp16.*", "*fp16*.safetensors")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def offline_requested(local_files_only: bool | None = None) -> bool:
-    """Whether only the local cache may be used: the option if set, else the environment."""
+    """Whether only the local cache may be used: the option if set, else the environment.
+
+    The one offline check of every hub loader (backends, wav2vec 2.0 and Whisper front-ends):
+    ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set to 1, true, yes or on (any case).
+    """
     if local_files_only is not None:
         return bool(local_files_only)
     return any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE")
@@ -139,8 +142,9 @@ def resolve_model(backend: str, model: str, revision: str | None = None,
                                       ignore_patterns=list(IGNORE_PATTERNS),
                                       local_files_only=offline))
     except Exception as exc:  # network, cache and Hub errors come in many types
-        mode = "offline (HF_HUB_OFFLINE or local_files_only), and it is not in the local cache" \
-            if offline else "and could not be downloaded"
+        mode = ("offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE or local_files_only), and it "
+                "is not in the local cache") \
+            if offline else "online, and it could not be downloaded"
         raise BackendError(
             f"{kind} {backend}: cannot load model {model!r} at revision "
             f"{revision or 'main'}: running {mode} ({type(exc).__name__}: "
@@ -176,19 +180,6 @@ def load_weights(loader: Callable[..., T], source: ModelSource, backend: str,
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-
-
-def pick_device(device: str, backend: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    name = (device or "auto").strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.split(":")[0] not in DEVICES:
-        raise BackendError(f"backend {backend}: device {device!r}; use auto, cpu, cuda or cuda:N")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BackendError(f"backend {backend}: device {device!r} asked for but torch sees no "
-                           "CUDA GPU; use device auto or cpu, or install a CUDA build of torch")
-    return torch.device(name)
 
 
 def pick_dtype(device: torch.device, bf16: bool, backend: str) -> torch.dtype:
@@ -275,12 +266,6 @@ def overlap_add(pieces: Sequence[np.ndarray], spans: Sequence[tuple[int, int]], 
         out[s:e] += w * np.asarray(piece, dtype=np.float64)[: e - s]
         weight[s:e] += w
     return (out / weight).astype(np.float32)
-
-
-def fit_length(x: np.ndarray, length: int) -> np.ndarray:
-    """``x`` trimmed or zero-padded to ``length`` samples."""
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    return x[:length] if len(x) >= length else np.pad(x, (0, length - len(x)))
 
 
 def pad_stack(clips: Sequence[np.ndarray], multiple: int = 1, minimum: int = 1,

@@ -53,9 +53,8 @@ SILENCE = math.log10(SPEECHT5_MEL.floor)
 def speecht5_log_mel(clip: np.ndarray | torch.Tensor, spec: MelSpec = SPEECHT5_MEL) -> torch.Tensor:
     """The vocoder's input for one clip: log10 mel, ``(frames, n_mels)``."""
     x = torch.as_tensor(np.asarray(clip, dtype=np.float32)) if isinstance(clip, np.ndarray) else clip
-    shortest = spec.n_fft // 2 + 1  # reflect padding needs more than half a window
-    if x.shape[-1] < shortest:
-        x = torch.nn.functional.pad(x, (0, shortest - x.shape[-1]))
+    if x.shape[-1] < spec.min_samples:  # a tensor: pad_to_at_least's operation, in torch
+        x = torch.nn.functional.pad(x, (0, spec.min_samples - x.shape[-1]))
     return (spec.log_mel(x) / math.log(10.0)).transpose(-1, -2)
 
 

@@ -36,10 +36,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.devices import resolve_device
 from reconfake.features import MelSpec
 from reconfake.fileio import atomic_path
 from reconfake.paradigms.griffinlim import analysable, mel_to_audio, set_threads
 from reconfake.paradigms.registry import Backend, BackendError, clip_seed, register
+from reconfake.paradigms.sdedit import sdedit_timesteps
 from reconfake.progress import Progress
 
 log = logging.getLogger("reconfake")
@@ -210,6 +212,7 @@ class MelDiffusionBackend(Backend):
 
     def __init__(self, device: str = "cpu", **options: Any):
         super().__init__(device=device, **options)
+        self.device = str(resolve_device(device, f"backend {self.name}", BackendError))
         diffusers = _require_diffusers()
         if not self.options["model"]:
             raise BackendError("mel_diffusion needs options['model']: the directory fit() wrote")
@@ -241,7 +244,7 @@ class MelDiffusionBackend(Backend):
         self.unet = diffusers.UNet2DModel.from_pretrained(self.model_dir / "unet",
                                                           low_cpu_mem_usage=False)
         # channels-last convolutions run ~20% faster on CPU (measured; not so for training)
-        self.unet.to(device=device, memory_format=torch.channels_last).eval()
+        self.unet.to(device=self.device, memory_format=torch.channels_last).eval()
         config = dict(diffusers.DDPMScheduler.load_config(self.model_dir / "scheduler"))
         # Near pure noise (alpha_bar ~ 0) the implied clean mel explodes; clip it to the range
         # the training data spanned.
@@ -250,7 +253,7 @@ class MelDiffusionBackend(Backend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.scheduler = diffusers.DDIMScheduler.from_config(config)
-        self.window = _blend_window(self.patch, self.overlap).to(device)
+        self.window = _blend_window(self.patch, self.overlap).to(self.device)
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -368,14 +371,6 @@ class MelDiffusionBackend(Backend):
 
     # -- reconstruction ------------------------------------------------------------------------
 
-    def _timesteps(self) -> list[int]:
-        """The DDIM timesteps actually run: the last ``steps`` of a schedule that would run
-        ``steps / strength`` steps from pure noise, so denoising starts near ``strength``."""
-        total = max(self.steps, round(self.steps / self.strength))
-        total = min(total, int(self.scheduler.config.num_train_timesteps))
-        self.scheduler.set_timesteps(total)
-        return [int(t) for t in self.scheduler.timesteps[total - self.steps:]]
-
     def _predict(self, patches: torch.Tensor, t: int) -> torch.Tensor:
         out = []
         for chunk in torch.split(patches, self.max_patches):
@@ -386,7 +381,7 @@ class MelDiffusionBackend(Backend):
 
     def _denoise(self, x0s: list[torch.Tensor], noises: list[torch.Tensor]) -> list[torch.Tensor]:
         """SDEdit of normalised mels ``(n_mels, frames >= patch)``, all clips in lock-step."""
-        timesteps = self._timesteps()
+        timesteps = sdedit_timesteps(self.scheduler, self.steps, self.strength)
         start = torch.tensor([timesteps[0]], dtype=torch.long)
         xs = [self.scheduler.add_noise(x0, n, start) for x0, n in zip(x0s, noises, strict=True)]
         layout = [_patch_starts(x.shape[-1], self.patch, self.overlap) for x in xs]

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from reconfake.audio import resample
+from reconfake.audio import pad_to_multiple, resample
 from reconfake.paradigms.registry import Backend, BackendError, register
 
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -56,7 +56,7 @@ class OpusBackend(Backend):
         with av.open(buf, "w", format="ogg") as container:
             stream = container.add_stream("libopus", rate=sr, layout="mono")
             stream.bit_rate = int(self.options["bitrate"])
-            padded = np.pad(x, (0, (-len(x)) % frame)).astype(np.float32)
+            padded = pad_to_multiple(x, frame).astype(np.float32)
             for start in range(0, len(padded), frame):
                 chunk = av.AudioFrame.from_ndarray(padded[None, start:start + frame],
                                                    format="flt", layout="mono")

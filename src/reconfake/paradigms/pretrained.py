@@ -31,14 +31,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from reconfake.audio import fit_length
+from reconfake.devices import resolve_device
 from reconfake.paradigms.griffinlim import set_threads
 from reconfake.paradigms.hf_loading import (
     WEIGHT_PATTERNS,
     ModelSource,
     chunk_spans,
-    fit_length,
     overlap_add,
-    pick_device,
     pick_dtype,
     resolve_model,
     run_halving,
@@ -70,7 +70,7 @@ class PretrainedBackend(Backend):
     def __init__(self, device: str = "auto", **options: Any):
         super().__init__(device=device, **options)
         set_threads(self.options)
-        self.torch_device = pick_device(device, self.name)
+        self.torch_device = resolve_device(device, f"backend {self.name}", BackendError)
         self.device = str(self.torch_device)
         self.dtype = pick_dtype(self.torch_device, bool(self.options["bf16"]), self.name)
         self.batch_size = int(self.options["batch_size"])
@@ -132,7 +132,8 @@ class PretrainedBackend(Backend):
         if len(outputs) != len(clips):
             raise BackendError(f"backend {self.name}: forward returned {len(outputs)} clips "
                                f"for {len(clips)}")
-        return [fit_length(o, len(c)) for o, c in zip(outputs, clips, strict=True)]
+        return [fit_length(np.asarray(o, dtype=np.float32).reshape(-1), len(c))
+                for o, c in zip(outputs, clips, strict=True)]
 
     def reconstruct_batch(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         pieces: list[np.ndarray] = []

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from reconfake.audio import fit_length
+
 PARADIGMS = ("codec", "vocoder", "diffusion")
 
 _REGISTRY: dict[str, type[Backend]] = {}
@@ -122,11 +124,7 @@ class Backend(ABC):
             out = np.asarray(out, dtype=np.float32).reshape(-1)
             if not np.all(np.isfinite(out)):
                 raise BackendError(f"backend {self.name} produced NaN/inf samples")
-            if len(out) >= len(src):
-                out = out[: len(src)]
-            else:
-                out = np.pad(out, (0, len(src) - len(out)))
-            aligned.append(out)
+            aligned.append(fit_length(out, len(src)))
         return aligned
 
     @classmethod

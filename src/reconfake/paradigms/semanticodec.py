@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from reconfake.paradigms.hf_loading import fit_length
+from reconfake.audio import fit_length
 from reconfake.paradigms.pretrained import COMMON_DEFAULTS, PretrainedBackend
 from reconfake.paradigms.registry import BackendError, clip_seed, register
 
