@@ -223,13 +223,18 @@ def build_xie(www: Path, tmp: Path, release: str = "2024-09") -> dict[str, Path]
     return out
 
 
+def replace_spec(monkeypatch, corpus: str, **changes) -> None:
+    """Replace fields of the registered corpus' spec for one test."""
+    from reconfake.corpora.registry import CORPORA
+
+    registered = CORPORA.get(corpus)
+    monkeypatch.setattr(registered, "spec", dataclasses.replace(registered.spec, **changes))
+
+
 def use_fixture_counts(monkeypatch, corpus: str, counts: dict[str, dict[str, int]]) -> None:
     """Replace the corpus' published counts by a fixture's (scaled) ones, so that ``--strict``
     checks the fixture exactly through the same mechanism as the real corpus."""
-    from reconfake.corpora.registry import corpus_module
-
-    module = corpus_module(corpus)
-    monkeypatch.setattr(module, "SPEC", dataclasses.replace(module.SPEC, known_counts=counts))
+    replace_spec(monkeypatch, corpus, known_counts=counts)
 
 
 WU_ROWS = [("p225_001.wav", "spoofing", "p225", "encodec_24k_6bps"),
@@ -307,14 +312,12 @@ def build_diffssd(www: Path) -> dict[str, Path]:
 
 def use_fixture_archives(monkeypatch, corpus: str, files: dict[str, Path]) -> None:
     """Point the corpus' published sizes and checksums at the fixture's files."""
-    from reconfake.corpora.registry import corpus_module
+    from reconfake.corpora.registry import corpus_spec
 
-    module = corpus_module(corpus)
-    spec = module.SPEC
     archives = tuple(
         dataclasses.replace(a, size=files[a.name].stat().st_size, md5=md5(files[a.name]), sha256=None)
-        if a.name in files else a for a in spec.archives)
-    monkeypatch.setattr(module, "SPEC", dataclasses.replace(spec, archives=archives))
+        if a.name in files else a for a in corpus_spec(corpus).archives)
+    replace_spec(monkeypatch, corpus, archives=archives)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,7 +14,15 @@ from reconfake.corpora import download as dl
 from reconfake.corpora.download import DownloadError, download_corpus, fetch, with_published_checksum
 from reconfake.corpora.extract import ArchiveError, DiskSpaceError
 from reconfake.corpora.spec import Archive
-from tests.corpora_fixtures import FAST, build_asvspoof, md5, run_cli, sha256, use_fixture_archives
+from tests.corpora_fixtures import (
+    FAST,
+    build_asvspoof,
+    md5,
+    replace_spec,
+    run_cli,
+    sha256,
+    use_fixture_archives,
+)
 
 
 def _blob(www: Path, name: str = "blob.bin", size: int = 3_000_000) -> Path:
@@ -92,11 +100,10 @@ def test_missing_file_on_the_mirror_is_not_retried(loopback, tmp_path):
 def test_checksum_mismatch_fails_and_leaves_nothing(loopback, tmp_path, monkeypatch, caplog):
     files = build_asvspoof(loopback.root)
     use_fixture_archives(monkeypatch, "asvspoof2019_la", files)
-    from reconfake.corpora import asvspoof2019_la
+    from reconfake.corpora.registry import corpus_spec
 
-    spec = asvspoof2019_la.SPEC
-    bad = dataclasses.replace(spec.archives[0], md5="0" * 32)
-    monkeypatch.setattr(asvspoof2019_la, "SPEC", dataclasses.replace(spec, archives=(bad,)))
+    bad = dataclasses.replace(corpus_spec("asvspoof2019_la").archives[0], md5="0" * 32)
+    replace_spec(monkeypatch, "asvspoof2019_la", archives=(bad,))
     out = tmp_path / "data" / "asvspoof2019_la"
     code = run_cli(["download", "asvspoof2019_la", "--out-dir", str(out), "--mirror", loopback.url, *FAST])
     assert code == 2

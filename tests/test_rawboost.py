@@ -112,5 +112,5 @@ def test_bad_settings_name_the_choices():
         RawBoost("lnl+xyz")
     with pytest.raises(ValueError, match="0-8"):
         RawBoost(9)
-    with pytest.raises(ValueError, match=r"unknown RawBoost parameter\(s\) \['snr'\]"):
+    with pytest.raises(ValueError, match=r"RawBoost params: unknown option\(s\) snr; allowed: "):
         RawBoost(3, params={"snr": 5})

@@ -8,20 +8,10 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+
+from reconfake.cli_json import json_object
 
 log = logging.getLogger("reconfake")
-
-
-def _json(text: str) -> dict[str, Any]:
-    """An argparse ``type`` for options given as a JSON object; argparse prefixes the option name."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text!r}") from exc
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"key\": 1}}', got {text!r}")
-    return value
 
 
 def cmd_demo_corpus(args: argparse.Namespace) -> int:
@@ -187,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo-corpus", help="synthesise one split of the stand-in demo corpus")
     s.add_argument("--split", required=True)
-    s.add_argument("--spec", type=_json, required=True, help="JSON: bonafide, spoof, attacks, ...")
+    s.add_argument("--spec", type=json_object, required=True, help="JSON: bonafide, spoof, attacks, ...")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_demo_corpus)
 
@@ -204,20 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", required=True)
     s.add_argument("--manifest", required=True)
     s.add_argument("--out", required=True, help="model folder to write")
-    s.add_argument("--options", type=_json, default={})
+    s.add_argument("--options", type=json_object, default={})
     s.set_defaults(func=cmd_fit_backend)
 
     s = sub.add_parser("reconstruct", help="build one hard-sample shard")
     s.add_argument("--manifest", required=True)
     s.add_argument("--backend", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--options", type=_json, default={})
+    s.add_argument("--options", type=json_object, default={})
     s.add_argument("--shard", type=int, default=0)
     s.add_argument("--num-shards", type=int, default=1)
     s.add_argument("--sample-rate", type=int, default=16000)
     s.add_argument("--bad-audio", choices=("error", "skip"), default="error")
     s.add_argument("--device", default="cpu")
-    s.add_argument("--run-options", type=_json, default={},
+    s.add_argument("--run-options", type=json_object, default={},
                    help="JSON backend options that change speed, not output (batch sizes, "
                         "threads); merged over --options")
     s.add_argument("--labels", nargs="+", choices=("bonafide", "spoof"),
@@ -230,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shards", nargs="*", default=[], help="hard-sample shards to add")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--architecture", default="mel_cnn")
-    s.add_argument("--arch-options", type=_json, default={})
-    s.add_argument("--options", type=_json, default={}, help="JSON training options")
+    s.add_argument("--arch-options", type=json_object, default={})
+    s.add_argument("--options", type=json_object, default={}, help="JSON training options")
     s.add_argument("--device", help="overrides the options' device: auto, cpu, cuda or cuda:N")
     s.add_argument("--feature-cache", metavar="DIR",
                    help="feature-cache folder (used when the options' feature_cache is true or "
@@ -242,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--architecture", help="needed for bare state dicts (e.g. aasist, "
                    "ssl_aasist for SSL-AASIST's released LA_model.pth)")
-    s.add_argument("--arch-options", type=_json, default=None, metavar="JSON",
+    s.add_argument("--arch-options", type=json_object, default=None, metavar="JSON",
                    help="architecture options of a bare state dict, e.g. "
                         "'{\"frontend_config\": {\"num_attention_heads\": 16}}' for a released "
                         "SSL-AASIST model; reconfake checkpoints carry their own")
@@ -272,9 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scores", nargs="+", required=True, help="<model>/<eval_set>.csv files")
     s.add_argument("--models", nargs="+", required=True, help="row order")
     s.add_argument("--eval-sets", nargs="+", required=True, help="column order")
-    s.add_argument("--paradigms", type=_json, default={}, help="JSON model -> paradigm")
+    s.add_argument("--paradigms", type=json_object, default={}, help="JSON model -> paradigm")
     s.add_argument("--note", default="", help="banner (e.g. stand-in warning)")
-    s.add_argument("--reported", type=_json, default={},
+    s.add_argument("--reported", type=json_object, default={},
                    help="JSON eval_set -> EER%% reported by the paper (shown as its own row)")
     s.add_argument("--reported-label", default="paper (reported)")
     s.add_argument("--benchmarks", help="folder of Snakemake benchmark files to summarise")
@@ -294,13 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the baseline's scores of each backend's dev bona fide reconstructions")
     s.add_argument("--shards", nargs="*", default=[], metavar="BACKEND=PARQUET",
                    help="the reconstruction shards (for log-mel distances)")
-    s.add_argument("--paradigms", type=_json, default={}, help="JSON backend -> paradigm")
+    s.add_argument("--paradigms", type=json_object, default={}, help="JSON backend -> paradigm")
     s.add_argument("--note", default="")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_hardness)
 
     s = sub.add_parser("study-info", help="write the config and package versions of a run")
-    s.add_argument("--config", type=_json, required=True, help="the run's config as JSON")
+    s.add_argument("--config", type=json_object, required=True, help="the run's config as JSON")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_study_info)
 

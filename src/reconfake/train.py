@@ -53,6 +53,7 @@ from reconfake.detector.registry import build_model
 from reconfake.devices import resolve_device
 from reconfake.fileio import atomic_path, write_text_atomic
 from reconfake.metrics import compute_eer
+from reconfake.options import reject_unknown
 from reconfake.plots import layer_weights_plot
 from reconfake.progress import Progress
 
@@ -100,10 +101,7 @@ class TrainOptions:
     def from_dict(cls, options: dict[str, Any] | None) -> TrainOptions:
         """Build from a dict; unknown keys are an error naming them."""
         options = dict(options or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; allowed: {sorted(known)}")
+        reject_unknown(options, cls.__dataclass_fields__, "training options")
         opts = cls(**options)
         if opts.bonafide_per_batch is not None and opts.bonafide_per_batch < 0:
             raise ValueError(f"training option bonafide_per_batch must be >= 0 or null, got "

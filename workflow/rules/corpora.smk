@@ -84,7 +84,7 @@ for _name, _cfg in REAL_CORPORA.items():
             [f"{_out}/{split}.parquet" for split in _spec.splits_for(_options)],
         params:
             args=shlex.join(["prepare", _name, "--out-dir", _out] + (["--strict"] if _cfg["strict"] else [])),
-            code=code_digest(CORPORA[_name], "reconfake.corpora.spec"),
+            code=code_digest(CORPORA.module(_name), "reconfake.corpora.spec"),
         log:
             f"{DATA_LOGS}/corpora/prepare_{_name}.log",
         benchmark:

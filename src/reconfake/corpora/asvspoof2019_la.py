@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from reconfake.corpora.registry import CORPORA
 from reconfake.corpora.spec import (
     Archive,
+    Corpus,
     CorpusSpec,
     Entry,
     Options,
@@ -83,3 +85,6 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
             report_extra(flac, flac.glob("*.flac"), {e.path for e in entries}, protocol.name)
         out[split] = entries
     return out
+
+
+CORPORA.register(SPEC.name)(Corpus(SPEC, collect))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from reconfake.cli import _json  # the one parser of JSON-object options
+from reconfake.cli_json import json_object
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                                     "archive names")
     s.add_argument("--archives-dir", help="where downloads go (default: ROOT/archives)")
     s.add_argument("--keep-archives", action="store_true", help="keep archives after extraction")
-    s.add_argument("--options", type=_json, default={}, help="JSON corpus options")
+    s.add_argument("--options", type=json_object, default={}, help="JSON corpus options")
     s.add_argument("--retries", type=int, default=5, help="retries per archive (default 5)")
     s.add_argument("--retry-wait", type=float, default=2.0,
                    help="first retry wait in seconds, doubled each time (default 2)")
@@ -72,7 +72,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "pointing at it.")
     s.add_argument("--root", required=True, help="the extracted corpus")
     s.add_argument("--out-dir", required=True, help="<data_dir>/<corpus>: marker and manifests")
-    s.add_argument("--options", type=_json, default={}, help="JSON corpus options")
+    s.add_argument("--options", type=json_object, default={}, help="JSON corpus options")
 
     s = _corpus_command(
         subparsers, "prepare", cmd_prepare,
@@ -83,7 +83,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--root", help="the extracted corpus (default: as recorded by download/register)")
     s.add_argument("--strict", action="store_true",
                    help="a count that differs from the corpus' published counts is an error")
-    s.add_argument("--options", type=_json, default=None,
+    s.add_argument("--options", type=json_object, default=None,
                    help="JSON corpus options (default: as recorded by download/register)")
 
 
@@ -128,7 +128,7 @@ def add_mini_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description="Deal the recordings (independent of any transcript) and write the texts "
                     "of the dealt Asterisk prompts, official or by Whisper, to a TSV.")
     s.add_argument("--root", required=True, help="the unpacked packages (mini-packages --root)")
-    s.add_argument("--spec", type=_json, required=True, help="JSON: the corpora.mini config")
+    s.add_argument("--spec", type=json_object, required=True, help="JSON: the corpora.mini config")
     s.add_argument("--out", required=True, help="TSV to write (file, text)")
     s.add_argument("--batch-size", type=int, default=8, help="Whisper batch size")
     s.set_defaults(func=cmd_mini_transcripts)
@@ -138,7 +138,7 @@ def add_mini_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description="Write OUT_DIR/<split>/*.flac and OUT_DIR/<split>.parquet: the split's "
                     "recordings and, for each, a TTS system speaking the same text.")
     s.add_argument("--split", required=True)
-    s.add_argument("--spec", type=_json, required=True, help="JSON: the corpora.mini config")
+    s.add_argument("--spec", type=json_object, required=True, help="JSON: the corpora.mini config")
     s.add_argument("--packages", required=True, help="the unpacked packages")
     s.add_argument("--transcripts", help="TSV from mini-transcripts (needed for allison)")
     s.add_argument("--out-dir", required=True)

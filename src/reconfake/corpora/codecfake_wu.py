@@ -33,8 +33,10 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from reconfake.corpora.extract import ArchiveError, ensure_free_space
+from reconfake.corpora.registry import CORPORA
 from reconfake.corpora.spec import (
     Archive,
+    Corpus,
     CorpusSpec,
     Entry,
     Options,
@@ -55,7 +57,7 @@ LABELS = {"genuine": "bonafide", "spoofing": "spoof"}
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 
 
-def list_archives(mirror: str | None, options: Mapping[str, Any]) -> list[Archive]:
+def list_archives(spec: CorpusSpec, mirror: str | None, options: Mapping[str, Any]) -> list[Archive]:
     """The Parquet shards: from the Hub API, a mirror folder, or ``num_shards`` for http mirrors."""
     from reconfake.corpora.download import HF_TREE_API, DownloadError, http_json, mirror_location
 
@@ -182,3 +184,6 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
         report_extra(audio, (p for p in audio.rglob("*") if p.is_file()), {e.path for e in entries},
                      "the shard index")
     return {"train": entries}
+
+
+CORPORA.register(SPEC.name)(Corpus(SPEC, collect))

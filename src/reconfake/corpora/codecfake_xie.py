@@ -45,8 +45,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reconfake.corpora.registry import CORPORA
 from reconfake.corpora.spec import (
     Archive,
+    Corpus,
     CorpusSpec,
     Entry,
     Options,
@@ -104,10 +106,10 @@ def _record(archive: Archive) -> str:
     return (archive.published or "").partition(":")[2]
 
 
-def list_archives(mirror: str | None, options: Mapping[str, Any]) -> list[Archive]:
+def list_archives(spec: CorpusSpec, mirror: str | None, options: Mapping[str, Any]) -> list[Archive]:
     """The archives of the release named by the ``release`` option.
 
-    Read from ``SPEC.archives`` (both releases; names repeat, records differ) so that a spec
+    Read from ``spec.archives`` (both releases; names repeat, records differ) so that a spec
     whose sizes and checksums were replaced keeps them.
     """
     release = options.get("release")
@@ -123,7 +125,7 @@ def list_archives(mirror: str | None, options: Mapping[str, Any]) -> list[Archiv
                              "records (19 train volumes); set the corpus option release: 2024-05")
     records = {_record(a) for a in ARCHIVES[release]}
     names = {a.name for a in ARCHIVES[release]}
-    chosen = [a for a in SPEC.archives if a.name in names and _record(a) in records]
+    chosen = [a for a in spec.archives if a.name in names and _record(a) in records]
     log.info("codecfake_xie: release %s, Zenodo records %s", release, ", ".join(sorted(records)))
     return chosen
 
@@ -219,3 +221,6 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
         out[split] = entries
     out["test"] = [e for c in TEST_CONDITIONS for e in out[c]]
     return out
+
+
+CORPORA.register(SPEC.name)(Corpus(SPEC, collect))

@@ -33,8 +33,10 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from reconfake.corpora import ljspeech
+from reconfake.corpora.registry import CORPORA
 from reconfake.corpora.spec import (
     Archive,
+    Corpus,
     CorpusSpec,
     Entry,
     Options,
@@ -158,3 +160,6 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
         report_extra(generated, (p for p in generated.rglob("*") if p.is_file()),
                      {e.path for es in out.values() for e in es}, CSV_NAME)
     return out
+
+
+CORPORA.register(SPEC.name)(Corpus(SPEC, collect))

@@ -19,8 +19,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from reconfake.corpora.registry import CORPORA
 from reconfake.corpora.spec import (
     Archive,
+    Corpus,
     CorpusSpec,
     Entry,
     Options,
@@ -71,3 +73,6 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
                for where, (name, speaker, key) in read_table(meta, HEADER)]
     report_extra(folder, folder.glob("*.wav"), {e.path for e in entries}, meta.name)
     return {"eval": entries}
+
+
+CORPORA.register(SPEC.name)(Corpus(SPEC, collect))

@@ -24,6 +24,7 @@ from typing import Any
 import soundfile as sf
 
 from reconfake.manifest import BONAFIDE_ATTACK, ClipRow, relative_path, write_manifest
+from reconfake.options import reject_unknown
 from reconfake.progress import Progress
 
 log = logging.getLogger("reconfake")
@@ -89,7 +90,8 @@ class CorpusSpec:
     known_counts: Mapping[str, KnownCounts] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # option name -> default
     optional_splits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    list_archives: Callable[[str | None, Mapping[str, Any]], list[Archive]] | None = None
+    # the archives for a mirror and resolved options, listed by the corpus module from this spec
+    list_archives: Callable[[CorpusSpec, str | None, Mapping[str, Any]], list[Archive]] | None = None
     unpack: Callable[[Path, Path, Archive], None] | None = None
     note: str = ""
     # Hugging Face dataset repository the corpus' own files come from; such a corpus has the
@@ -103,10 +105,7 @@ class CorpusSpec:
     def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults filled in; an unknown option is an error naming the allowed ones."""
         options = dict(options or {})
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            raise ValueError(f"corpus {self.name}: unknown option(s) {unknown}; "
-                             f"allowed: {sorted(self.options)}")
+        reject_unknown(options, self.options, f"corpus {self.name}")
         return {**self.options, **options}
 
     def splits_for(self, options: Mapping[str, Any] | None = None) -> tuple[str, ...]:
@@ -119,7 +118,7 @@ class CorpusSpec:
                      mirror: str | None = None) -> list[Archive]:
         """The archives to fetch with these options (a listing for corpora sharded online)."""
         opts = self.resolve_options(options)
-        archives = (self.list_archives(mirror, opts) if self.list_archives is not None
+        archives = (self.list_archives(self, mirror, opts) if self.list_archives is not None
                     else list(self.archives))
         return [a for a in archives if a.option is None or opts.get(a.option)]
 
@@ -142,6 +141,15 @@ class Entry:
         bonafide/spoof (an unknown key names the line); ``attack`` is kept for a spoof only."""
         label = label_of(key, labels, where)
         return cls(utt_id, label, BONAFIDE_ATTACK if label == "bonafide" else attack, speaker, path, where)
+
+
+@dataclass
+class Corpus:
+    """A real corpus as its module registers it: the spec and the reader of its protocols,
+    ``collect(root, options) -> {split: [Entry, ...]}``."""
+
+    spec: CorpusSpec
+    collect: Callable[[str | os.PathLike[str], Options], dict[str, list[Entry]]]
 
 
 def label_of(value: str, mapping: Mapping[str, str], where: str) -> str:

@@ -25,8 +25,10 @@ import os
 from pathlib import Path
 
 from reconfake.corpora import ljspeech
+from reconfake.corpora.registry import CORPORA
 from reconfake.corpora.spec import (
     Archive,
+    Corpus,
     CorpusSpec,
     Entry,
     Options,
@@ -146,3 +148,6 @@ def collect(root: str | os.PathLike[str], options: Options = None) -> dict[str, 
     if jsut:
         out["eval_jsut"] = _jsut_bonafide(root) + _spoofs(folder, GENERATORS_JA, JSUT_SPEAKER)
     return out
+
+
+CORPORA.register(SPEC.name)(Corpus(SPEC, collect))

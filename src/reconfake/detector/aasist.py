@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reconfake.detector.registry import ARCHITECTURES
 from reconfake.detector.state_dicts import check_state_dict
 
 __all__ = [
@@ -518,3 +519,30 @@ def load_state_dict_strict(model: ModelT, path: str | Path) -> ModelT:
                      f"state dict {path} does not fit {type(model).__name__}")
     model.load_state_dict(state, strict=True)
     return model
+
+
+def _returns_embedding(cls: type[nn.Module]) -> type[nn.Module]:
+    """Subclass whose forward returns ``(embedding, logits)``, keeping state-dict keys."""
+
+    class WithEmbedding(cls):  # type: ignore[misc, valid-type]
+        def forward(self, x, **kwargs):  # noqa: ANN001
+            return super().forward(x, return_embedding=True, **kwargs)
+
+    WithEmbedding.__name__ = cls.__name__
+    return WithEmbedding
+
+
+@ARCHITECTURES.register("aasist")
+def build_aasist(**options: Any) -> nn.Module:
+    """Official raw-waveform AASIST (loads the released AASIST.pth); ``options`` is an official
+    ``model_config`` (default: :data:`AASIST_CONFIG`)."""
+    config = AASISTConfig.from_dict(options) if options else AASIST_CONFIG
+    return _returns_embedding(RawAASIST)(config)
+
+
+@ARCHITECTURES.register("aasist-l")
+def build_aasist_l(**options: Any) -> nn.Module:
+    """Official raw-waveform AASIST-L (loads the released AASIST-L.pth); ``options`` as for
+    ``aasist`` (default: :data:`AASIST_L_CONFIG`)."""
+    config = AASISTConfig.from_dict(options) if options else AASIST_L_CONFIG
+    return _returns_embedding(RawAASIST)(config)

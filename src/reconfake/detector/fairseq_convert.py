@@ -53,6 +53,7 @@ from torch import Tensor, nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from reconfake.detector.state_dicts import check_state_dict, head
+from reconfake.options import reject_unknown
 
 log = logging.getLogger("reconfake")
 
@@ -156,10 +157,8 @@ def infer_wav2vec2_config(state: dict[str, Tensor], overrides: dict[str, Any] | 
     """The ``Wav2Vec2Config`` of a transformers-named wav2vec 2.0 state dict, read off its
     shapes; ``overrides`` (:data:`FRONTEND_CONFIG_OPTIONS`) set what shapes cannot tell."""
     overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(FRONTEND_CONFIG_OPTIONS))
-    if unknown:
-        raise ValueError(f"{name}: unknown frontend_config option(s) {unknown}; allowed: "
-                         f"{list(FRONTEND_CONFIG_OPTIONS)} (the rest is read off the weights)")
+    # the rest of the config is read off the weights' shapes
+    reject_unknown(overrides, FRONTEND_CONFIG_OPTIONS, f"{name} frontend_config")
     try:
         convs = _indices(state, r"feature_extractor\.conv_layers\.(\d+)\.conv\.weight")
         conv_w = [state[f"{_CONV}{i}.conv.weight"] for i in convs]

@@ -8,10 +8,15 @@ convolution blocks, mean+max pooling over time and frequency, a 128-d embedding 
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import nn
 
+from reconfake.detector.registry import ARCHITECTURES
 from reconfake.features import MelSpec
+from reconfake.options import reject_unknown
 
 
 class MelCNN(nn.Module):
@@ -47,3 +52,10 @@ class MelCNN(nn.Module):
         pooled = torch.cat([h.mean(dim=(-2, -1)), h.amax(dim=(-2, -1))], dim=1)
         embedding = self.embed(pooled)
         return embedding, self.head(embedding)
+
+
+@ARCHITECTURES.register("mel_cnn")
+def build_mel_cnn(**options: Any) -> MelCNN:
+    """The ``mel_cnn`` architecture with ``options`` (the arguments of :class:`MelCNN`)."""
+    reject_unknown(options, inspect.signature(MelCNN).parameters, "architecture mel_cnn")
+    return MelCNN(**options)

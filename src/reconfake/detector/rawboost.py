@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
+from reconfake.options import reject_unknown
+
 ALGORITHMS: dict[str, int] = {"none": 0, "lnl": 1, "isd": 2, "ssi": 3, "lnl+isd+ssi": 4,
                               "lnl+isd": 5, "lnl+ssi": 6, "isd+ssi": 7, "lnl|isd": 8}
 _SERIES: dict[int, tuple[str, ...]] = {0: (), 1: ("lnl",), 2: ("isd",), 3: ("ssi",),
@@ -142,10 +144,7 @@ class RawBoost:
             algo = ALGORITHMS[algo]
         if algo not in range(9):
             raise ValueError(f"RawBoost algo must be 0-8, got {algo}")
-        known = {f.name for f in fields(RawBoostParams)}
-        unknown = sorted(set(params or {}) - known)
-        if unknown:
-            raise ValueError(f"unknown RawBoost parameter(s) {unknown}; allowed: {sorted(known)}")
+        reject_unknown(params or {}, (f.name for f in fields(RawBoostParams)), "RawBoost params")
         self.algo = algo
         self.sample_rate = sample_rate
         self.params = RawBoostParams(**(params or {}))

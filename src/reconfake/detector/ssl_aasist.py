@@ -30,6 +30,7 @@ features depend only on the weights. Training gives it its own rate (``frontend_
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ from torch import Tensor, nn
 from reconfake.detector.aasist import SSLAASISTBackend
 from reconfake.detector.aggregation import LayerAggregation
 from reconfake.detector.fairseq_convert import file_sha256, is_release_file
+from reconfake.detector.registry import ARCHITECTURES
 from reconfake.detector.ssl_frontend import (
     TINY_RANDOM,
     XLSR_300M,
@@ -46,6 +48,7 @@ from reconfake.detector.ssl_frontend import (
     frontend_fingerprint,
 )
 from reconfake.detector.whisper_frontend import WhisperFrontend
+from reconfake.options import reject_unknown
 
 # v2: ``softmax``/``sls`` read the raw residual output of layer L (v1: the final layer-normed
 # output), as SLS does; ``last`` still reads the normed output.
@@ -85,10 +88,7 @@ class SSLAASIST(nn.Module):
                  frontend_trainable: bool = False):
         super().__init__()
         backend = dict(backend or {})
-        unknown = sorted(set(backend) - {"proj_dim", "channels"})
-        if unknown:
-            raise ValueError(f"unknown ssl_aasist backend option(s) {unknown}; allowed: "
-                             "['channels', 'proj_dim']")
+        reject_unknown(backend, ("proj_dim", "channels"), "architecture ssl_aasist backend")
         model = build_frontend(frontend, revision, frontend_seed, tiny, frontend_config)
         model.requires_grad_(bool(frontend_trainable))
         model.eval()
@@ -240,3 +240,10 @@ class SSLAASIST(nn.Module):
                 f"sha256 {recorded[:12]}..., but {self.frontend_source!r} loads as "
                 f"{self.fingerprint()[:12]}...; load the same front-end (and revision) to use "
                 "this checkpoint")
+
+
+@ARCHITECTURES.register("ssl_aasist")
+def build_ssl_aasist(**options: Any) -> SSLAASIST:
+    """The paper's detector: frozen wav2vec 2.0, layer aggregation, SSL-AASIST back-end."""
+    reject_unknown(options, inspect.signature(SSLAASIST).parameters, "architecture ssl_aasist")
+    return SSLAASIST(**options)

@@ -39,6 +39,7 @@ import torch
 from reconfake.devices import resolve_device
 from reconfake.features import MelSpec
 from reconfake.fileio import atomic_path
+from reconfake.options import reject_unknown
 from reconfake.paradigms.griffinlim import analysable, mel_to_audio, set_threads
 from reconfake.paradigms.registry import Backend, BackendError, clip_seed, register
 from reconfake.paradigms.sdedit import sdedit_timesteps
@@ -166,10 +167,7 @@ def _mel_stats(mels: Sequence[torch.Tensor]) -> tuple[list[float], list[float], 
 
 
 def _fit_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(DEFAULT_FIT))
-    if unknown:
-        raise BackendError(f"backend mel_diffusion: unknown fit option(s) {', '.join(unknown)}; "
-                           f"allowed: {', '.join(sorted(DEFAULT_FIT))}")
+    reject_unknown(options, DEFAULT_FIT, "backend mel_diffusion fit", BackendError)
     settings = {k: options.get(k, v) for k, v in DEFAULT_FIT.items()}
     settings["steps"] = int(settings["steps"])
     settings["batch_size"] = int(settings["batch_size"])

@@ -4,13 +4,13 @@ A backend is a class in a module of this package, decorated with :func:`register
 line in :data:`BACKENDS` (its module, paradigm, whether the workflow fits it, and its option
 names). The table is what the Snakefile reads while it plans a run: :func:`backend_info` and
 :func:`check_options` import no backend module (backend modules import torch, which would cost
-seconds on every ``snakemake`` call). :func:`backend_class` imports the one module it needs;
-``tests/test_backends.py`` checks that the table matches the classes.
+seconds on every ``snakemake`` call). :func:`backend_class` imports the one module it needs
+through the generic :class:`~reconfake.registry.LazyRegistry`; ``tests/test_backends.py``
+checks that the table matches the classes.
 """
 
 from __future__ import annotations
 
-import importlib
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from reconfake.audio import fit_length
+from reconfake.options import reject_unknown
+from reconfake.registry import LazyRegistry
 
 PARADIGMS = ("codec", "vocoder", "diffusion")
-
-_REGISTRY: dict[str, type[Backend]] = {}
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,13 @@ class BackendError(RuntimeError):
     """A backend cannot run: missing package, unreachable model, bad option."""
 
 
+#: The backend classes by name, each registered by its module (as named in :data:`BACKENDS`)
+#: with :func:`register`.
+BACKEND_CLASSES: LazyRegistry[type[Backend]] = LazyRegistry(
+    "backend", {name: f"reconfake.paradigms.{info.module}" for name, info in BACKENDS.items()},
+    error=BackendError)
+
+
 class Backend(ABC):
     """Reconstructs clips: audio in at ``sample_rate``, audio out at the same rate and length.
 
@@ -96,12 +103,7 @@ class Backend(ABC):
     def __init__(self, device: str = "cpu", **options: Any):
         self.device = device
         if self.defaults:
-            unknown = sorted(set(options) - set(self.defaults))
-            if unknown:
-                raise BackendError(
-                    f"backend {self.name}: unknown option(s) {', '.join(unknown)}; "
-                    f"allowed: {', '.join(sorted(self.defaults))}"
-                )
+            reject_unknown(options, self.defaults, f"backend {self.name}", BackendError)
         self.options = {**self.defaults, **options}
 
     @abstractmethod
@@ -137,16 +139,12 @@ def register(cls: type[Backend]) -> type[Backend]:
     """Class decorator adding a backend to the registry under ``cls.name``."""
     if cls.paradigm not in PARADIGMS:
         raise ValueError(f"backend {cls.name}: paradigm {cls.paradigm!r} not in {PARADIGMS}")
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"two backends are named {cls.name!r}")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return BACKEND_CLASSES.register(cls.name)(cls)
 
 
 def backend_info(name: str) -> BackendInfo:
     """The table entry of backend ``name`` (no import); the error lists the known names."""
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}; known backends: {', '.join(sorted(BACKENDS))}")
+    BACKEND_CLASSES.module(name)  # an unknown name is an error listing the known ones
     return BACKENDS[name]
 
 
@@ -157,11 +155,7 @@ def backend_module_file(name: str) -> Path:
 
 def check_options(name: str, options: Mapping[str, Any]) -> None:
     """Raise :class:`BackendError` naming any option backend ``name`` does not accept."""
-    allowed = backend_info(name).options
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise BackendError(f"backend {name}: unknown option(s) {', '.join(unknown)}; "
-                           f"allowed: {', '.join(sorted(allowed))}")
+    reject_unknown(options, backend_info(name).options, f"backend {name}", BackendError)
 
 
 def available_backends() -> dict[str, type[Backend]]:
@@ -172,12 +166,7 @@ def available_backends() -> dict[str, type[Backend]]:
 def backend_class(name: str) -> type[Backend]:
     """The backend class called ``name``, importing its module only; the error lists the
     known names."""
-    info = backend_info(name)
-    if name not in _REGISTRY:
-        importlib.import_module(f"reconfake.paradigms.{info.module}")
-    if name not in _REGISTRY:
-        raise BackendError(f"module reconfake.paradigms.{info.module} registers no backend {name!r}")
-    return _REGISTRY[name]
+    return BACKEND_CLASSES.get(name)
 
 
 def build_backend(name: str, options: dict[str, Any] | None = None, device: str = "cpu") -> Backend:
