@@ -33,7 +33,8 @@ def test_unset_is_online(clean_env):
 @pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
 def test_hub_loaders_share_one_error(clean_env, variable):
     """Backends, the wav2vec 2.0 and the Whisper front-ends fail offline with one wording."""
-    from reconfake.detector.ssl_frontend import FrontendUnavailable, load_wav2vec2
+    from reconfake.detector.frontend_errors import FrontendUnavailable
+    from reconfake.detector.ssl_frontend import load_wav2vec2
     from reconfake.detector.whisper_frontend import load_whisper
 
     clean_env.setenv(variable, "1")

@@ -2,9 +2,10 @@
 
 An edge ``a -> b`` is an ``import`` or ``from ... import`` of ``b`` run when ``a`` is imported:
 at module level (also under ``if``/``try``/``with`` and in class bodies), not inside a function
-and not under ``if TYPE_CHECKING``. Importing ``reconfake.x.y`` runs the ``__init__`` of every
-package above it, so those packages are targets too; ``from reconfake.x import y`` targets the
-submodule ``reconfake.x.y`` when there is one.
+and not under ``if TYPE_CHECKING``. A second graph adds the imports inside functions (deferred
+imports hide a cycle but do not remove it): it has no cycle either. Importing
+``reconfake.x.y`` runs the ``__init__`` of every package above it, so those packages are targets
+too; ``from reconfake.x import y`` targets the submodule ``reconfake.x.y`` when there is one.
 """
 
 from __future__ import annotations
@@ -41,15 +42,32 @@ def _import_time_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _import_time_statements(stmt.body)
 
 
+def _all_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of ``body``, functions entered, ``if TYPE_CHECKING`` blocks skipped."""
+    for stmt in _import_time_statements(body):
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield from _all_statements(stmt.body)
+        elif isinstance(stmt, (ast.For, ast.While, ast.AsyncWith, ast.AsyncFor)):
+            yield from _all_statements(stmt.body)
+        elif isinstance(stmt, ast.ClassDef):  # methods (the class body itself is yielded above)
+            for inner in stmt.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield from _all_statements(inner.body)
+
+
 def _with_parents(name: str) -> list[str]:
     parts = name.split(".")
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def imported_modules(source: str, name: str, is_package: bool, known: set[str]) -> set[str]:
-    """The modules of ``known`` that importing module ``name`` imports directly."""
+def imported_modules(source: str, name: str, is_package: bool, known: set[str],
+                     in_functions: bool = False) -> set[str]:
+    """The modules of ``known`` that importing module ``name`` imports directly (with
+    ``in_functions``, also those its functions import when called)."""
     found: set[str] = set()
-    for stmt in _import_time_statements(ast.parse(source).body):
+    walk = _all_statements if in_functions else _import_time_statements
+    for stmt in walk(ast.parse(source).body):
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 found.update(_with_parents(alias.name))
@@ -64,12 +82,14 @@ def imported_modules(source: str, name: str, is_package: bool, known: set[str]) 
     return (found & known) - {name}
 
 
-def import_graph(root: Path, package: str = "reconfake") -> dict[str, set[str]]:
-    """Module -> modules it imports at import time, for every module of ``package`` under ``root``."""
+def import_graph(root: Path, package: str = "reconfake",
+                 in_functions: bool = False) -> dict[str, set[str]]:
+    """Module -> modules it imports at import time (with ``in_functions``: or in its functions),
+    for every module of ``package`` under ``root``."""
     files = {module_name(p, root): p for p in sorted((root / package).rglob("*.py"))}
     known = set(files)
     return {name: imported_modules(path.read_text(encoding="utf-8"), name, path.name == "__init__.py",
-                                   known)
+                                   known, in_functions)
             for name, path in files.items()}
 
 
@@ -103,6 +123,13 @@ def test_reconfake_has_no_import_cycle():
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+def test_no_cycle_through_deferred_imports_either():
+    graph = import_graph(SRC, in_functions=True)
+    assert "reconfake.corpora.cli" in graph["reconfake.cli"]  # cmd functions import lazily
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle (through imports inside functions): " + " -> ".join(cycle or [])
+
+
 def test_the_two_former_cycles_are_gone():
     graph = import_graph(SRC)
     assert "reconfake.cli" not in graph["reconfake.corpora.cli"]
@@ -125,6 +152,10 @@ def test_edges_skip_functions_and_type_checking_and_resolve_packages():
     )
     assert imported_modules(source, "pkg.x", False, known) == {"pkg", "pkg.a", "pkg.sub", "pkg.e", "pkg.f"}
     assert imported_modules("from .d import y\n", "pkg.sub", True, known) == {"pkg", "pkg.sub.d"}
+    assert imported_modules(source, "pkg.x", False, known, in_functions=True) == \
+        {"pkg", "pkg.a", "pkg.sub", "pkg.c", "pkg.e", "pkg.f"}
+    method = "class K:\n    def m(self):\n        for _ in ():\n            import pkg.b\n"
+    assert imported_modules(method, "pkg.x", False, known, in_functions=True) == {"pkg", "pkg.b"}
 
 
 def test_find_cycle_reports_the_cycle():

@@ -14,8 +14,8 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from reconfake.corpora.transcribe import transcribe, word_error_rate
 from reconfake.corpora.tts import synthesize
+from reconfake.detector.frontend_errors import FrontendUnavailable
 from reconfake.detector.ssl_aasist import SSLAASIST
-from reconfake.detector.ssl_frontend import FrontendUnavailable
 from reconfake.detector.whisper_ct2 import CT2FormatError, ct2_to_hf_whisper, read_ct2
 from reconfake.detector.whisper_frontend import (
     WHISPER_TINY_EN,

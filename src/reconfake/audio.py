@@ -126,7 +126,7 @@ def load_audio(
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
     try:
         if not isinstance(source, bytes) and str(source).lower().endswith(".g722"):
-            from reconfake.codecs import decode_g722  # raw G.722 (Asterisk prompts): no header
+            from reconfake.av_decode import decode_g722  # raw G.722 (Asterisk prompts): no header
 
             data, rate = decode_g722(source)
         else:

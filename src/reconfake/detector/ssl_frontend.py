@@ -35,6 +35,8 @@ import torch
 from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
+from reconfake.detector.frontend_errors import FrontendUnavailable
+
 log = logging.getLogger("reconfake")
 
 TINY_RANDOM = "tiny-random"
@@ -47,10 +49,6 @@ PINNED_REVISIONS = {XLSR_300M: XLSR_300M_REVISION}
 TINY_DEFAULTS: dict[str, Any] = {"hidden_size": 64, "num_hidden_layers": 4,
                                  "num_attention_heads": 2, "intermediate_size": 128,
                                  "conv_channels": 32, "pos_conv_kernel": 16, "pos_conv_groups": 4}
-
-
-class FrontendUnavailable(RuntimeError):
-    """The front-end's weights cannot be found locally nor downloaded."""
 
 
 def tiny_wav2vec2(hidden_size: int = 64, num_hidden_layers: int = 4, num_attention_heads: int = 2,

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reconfake.detector.ssl_frontend import FrontendUnavailable
+from reconfake.detector.frontend_errors import FrontendUnavailable
 
 log = logging.getLogger("reconfake")
 
