@@ -67,6 +67,18 @@ def test_opus_lower_bitrate_is_further():
     assert log_mel_distance(x, high) < log_mel_distance(x, low)
 
 
+def test_opus_backend_is_the_shared_round_trip_fed_floats():
+    from reconfake.codecs import codec_roundtrip
+
+    x = voiced(0.7, seed=3)
+    out = build_backend("opus", {"bitrate": 6000}).reconstruct([x])[0]
+    assert np.array_equal(out, codec_roundtrip(x, SR, "opus", 6000, sample_format="flt"))
+    # libopus' first format is s16: the default feeds integers, a different (valid) coding
+    assert not np.array_equal(out, codec_roundtrip(x, SR, "opus", 6000))
+    with pytest.raises(ValueError, match=r"encoder libopus takes \['s16', 'flt'\], not 'dbl'"):
+        codec_roundtrip(x, SR, "opus", 6000, sample_format="dbl")
+
+
 def test_metadata_records_settings():
     meta = build_backend("opus", {"bitrate": 8000}).metadata()
     assert meta["backend"] == "opus" and meta["paradigm"] == "codec"

@@ -29,7 +29,6 @@ def _frames(x: np.ndarray, rate: int, frame: int, fmt: str, channels: int):
     resample every frame, which made G.722 ~200x slower)."""
     import av
 
-
     padded = pad_to_multiple(np.asarray(x, dtype=np.float32), frame)
     if fmt.startswith("s16"):
         padded = (np.clip(padded, -1.0, 1.0) * 32767).astype(np.int16)
@@ -45,11 +44,13 @@ def _frames(x: np.ndarray, rate: int, frame: int, fmt: str, channels: int):
 
 
 def codec_roundtrip(x: np.ndarray, rate: int, codec: str, bitrate: int | None = None,
-                    frame_seconds: float = 0.02) -> np.ndarray:
+                    frame_seconds: float = 0.02, sample_format: str | None = None) -> np.ndarray:
     """Encode mono float ``x`` at ``rate`` with ``codec`` (see :data:`CODECS`) and decode it
-    back, at ``rate``; the result is trimmed or padded to the input length."""
-    import av
+    back, at ``rate``; the result is trimmed or padded to the input length.
 
+    ``sample_format`` is what the encoder is fed (default: its first, e.g. ``s16`` for libopus;
+    the ``opus`` backend feeds ``flt``, which libopus takes as well)."""
+    import av
 
     if codec not in CODECS:
         raise ValueError(f"codec {codec!r}: use one of {sorted(CODECS)}")
@@ -66,7 +67,12 @@ def codec_roundtrip(x: np.ndarray, rate: int, codec: str, bitrate: int | None = 
                                       options=options)
         if bitrate:
             stream.bit_rate = int(bitrate)
-        sample_format = av.codec.Codec(encoder, "w").audio_formats[0].name
+        formats = [f.name for f in av.codec.Codec(encoder, "w").audio_formats]
+        if sample_format is None:
+            sample_format = formats[0]
+        elif sample_format not in formats:
+            raise ValueError(f"codec {codec!r}: encoder {encoder} takes {formats}, not "
+                             f"{sample_format!r}")
         frame = int(coded_rate * frame_seconds) if codec == "opus" else 1024
         for chunk in _frames(y, coded_rate, frame, sample_format, channels):
             for packet in stream.encode(chunk):

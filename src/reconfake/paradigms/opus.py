@@ -6,13 +6,12 @@ default so the codec family is represented without downloading weights.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from reconfake.audio import pad_to_multiple, resample
+from reconfake.codecs import codec_roundtrip
 from reconfake.paradigms.registry import Backend, BackendError, register
 
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -47,35 +46,8 @@ class OpusBackend(Backend):
         meta.update(model_id="libopus", revision=f"PyAV {av.__version__}")
         return meta
 
-    def _roundtrip(self, x: np.ndarray) -> np.ndarray:
-        import av
-
-        sr = self.sample_rate
-        frame = int(sr * FRAME_SECONDS)
-        buf = io.BytesIO()
-        with av.open(buf, "w", format="ogg") as container:
-            stream = container.add_stream("libopus", rate=sr, layout="mono")
-            stream.bit_rate = int(self.options["bitrate"])
-            padded = pad_to_multiple(x, frame).astype(np.float32)
-            for start in range(0, len(padded), frame):
-                chunk = av.AudioFrame.from_ndarray(padded[None, start:start + frame],
-                                                   format="flt", layout="mono")
-                chunk.sample_rate = sr
-                chunk.pts = start
-                for packet in stream.encode(chunk):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
-        buf.seek(0)
-        decoded = []
-        with av.open(buf) as container:
-            stream = container.streams.audio[0]
-            decoded_rate = stream.rate
-            for frame_out in container.decode(stream):
-                # planar or packed, mono or not: average whatever channels come back
-                decoded.append(frame_out.to_ndarray().reshape(-1, frame_out.samples).mean(0))
-        y = np.concatenate(decoded).astype(np.float32)
-        return resample(y, decoded_rate, sr)
-
     def reconstruct_batch(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return [self._roundtrip(np.asarray(x, dtype=np.float32)) for x in batch]
+        # float samples in (libopus takes them as they are), 20-ms frames: the shared round trip
+        return [codec_roundtrip(np.asarray(x, dtype=np.float32), self.sample_rate, "opus",
+                                int(self.options["bitrate"]), FRAME_SECONDS, sample_format="flt")
+                for x in batch]
