@@ -23,7 +23,7 @@ def needs_shared(path: Path) -> pytest.MarkDecorator:
     """Mark a parity test that needs ``path`` (under ../shared): skipped where it is absent on a
     workstation; under ``CI=true`` the test fails instead, naming the path."""
     if path.exists():
-        return pytest.mark.usefixtures()
+        return pytest.mark.needs_shared  # only a label (`pytest -m needs_shared` runs these)
     if IN_CI:
         return pytest.mark.usefixtures("_fail_missing_shared")
     return pytest.mark.skip(reason=f"{path} absent (../shared not laid out)")
