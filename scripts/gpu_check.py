@@ -11,7 +11,7 @@ still leaves what it measured. Sections (``--sections`` picks some):
 
 * ``env``: torch / CUDA / cuDNN versions, the GPU, its memory, package versions.
 * ``backends``: encodec, dac, hifigan and audioldm at real size with random weights
-  (``tests/twins.py``; audioldm conditioned on zeros as in ``scripts/bench_backends.py``),
+  (``reconfake.testing.twins``; audioldm conditioned on zeros as in ``scripts/bench_backends.py``),
   built by ``build_backend(..., device="cuda")``: throughput of batched ``reconstruct``
   (the CUDA default ``model_batch``) in fp32 and bf16, one clip at a time, peak GPU memory,
   batch-vs-single and CUDA-vs-CPU differences, output lengths and NaNs, and the
@@ -1062,7 +1062,7 @@ def main() -> int:
 def _kernels(ck: Check) -> contextlib.AbstractContextManager:
     """Tiny models on a CPU (quick mode) run far faster on one thread without oneDNN."""
     if ck.quick and not ck.cuda:
-        from tests.twins import twin_kernels
+        from reconfake.testing.twins import twin_kernels
 
         return twin_kernels()
     return contextlib.nullcontext()

@@ -8,10 +8,12 @@ from reconfake.paradigms.audioldm import MAX_GAIN, sdedit_timesteps
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
 from reconfake.shards import shard_info
+from reconfake.testing.checks import assert_shard
+from reconfake.testing.fixtures import twin_fixtures
+from reconfake.testing.twins import audioldm_twin
 from tests.conftest import SR, voiced
-from tests.twins import assert_shard, audioldm_twin, twin_fixtures
 
-_fast_kernels, twin, backend = twin_fixtures("audioldm", steps=4, model_batch=4)
+_fast_kernels, backend_name, twin, backend = twin_fixtures("audioldm", steps=4, model_batch=4)
 
 
 def test_layout_rates_and_schedule(backend):

@@ -5,10 +5,12 @@ import pytest
 
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
+from reconfake.testing.checks import assert_shard
+from reconfake.testing.fixtures import twin_fixtures
+from reconfake.testing.twins import DAC_TINY
 from tests.conftest import SR, voiced
-from tests.twins import DAC_TINY, assert_shard, twin_fixtures
 
-_fast_kernels, twin, backend = twin_fixtures("dac", model_batch=4)
+_fast_kernels, backend_name, twin, backend = twin_fixtures("dac", model_batch=4)
 
 
 def test_rate_hop_and_codebooks(backend):

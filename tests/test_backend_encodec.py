@@ -11,12 +11,13 @@ from reconfake.paradigms import hf_loading
 from reconfake.paradigms.encodec import EncodecBackend
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
+from reconfake.testing.checks import assert_shard
+from reconfake.testing.fixtures import twin_fixtures
 from tests.conftest import voiced
-from tests.twins import assert_shard, twin_fixtures
 
 SR = 24000
 
-_fast_kernels, twin, backend = twin_fixtures("encodec", model_batch=8)
+_fast_kernels, backend_name, twin, backend = twin_fixtures("encodec", model_batch=8)
 
 
 def clip(seconds: float, seed: int = 0) -> np.ndarray:

@@ -9,10 +9,11 @@ import torch
 from reconfake.paradigms.hifigan import SILENCE, SPEECHT5_MEL, speecht5_log_mel
 from reconfake.paradigms.registry import BackendError, build_backend
 from reconfake.reconstruct import reconstruct_shard
+from reconfake.testing.checks import assert_shard
+from reconfake.testing.fixtures import twin_fixtures
 from tests.conftest import SR, voiced
-from tests.twins import assert_shard, twin_fixtures
 
-_fast_kernels, twin, backend = twin_fixtures("hifigan", model_batch=4)
+_fast_kernels, backend_name, twin, backend = twin_fixtures("hifigan", model_batch=4)
 
 
 def test_features_match_transformers_speecht5_feature_extractor():
