@@ -7,9 +7,21 @@ in an environment without it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from reconfake.testing.twins import BUILDERS, twin_kernels
+
+
+def session_twin(base: Path, name: str) -> Path:
+    """The tiny twin of backend ``name`` under ``base`` (pytest's session temporary folder),
+    built on first use and reused by every later module: builds are seeded, so a rebuilt twin
+    would be the same bytes."""
+    folder = base / "twins" / name
+    if not (folder / "model").is_dir():
+        BUILDERS[name](folder / "partial")
+        (folder / "partial").rename(folder / "model")  # never reuse a half-written twin
+    return folder / "model"
 
 
 def twin_fixtures(names: str | Sequence[str], per_backend: Mapping[str, Mapping[str, Any]] | None = None,
@@ -21,7 +33,8 @@ def twin_fixtures(names: str | Sequence[str], per_backend: Mapping[str, Mapping[
     ``_fast_kernels`` (autouse) runs the module under :func:`twin_kernels`; ``backend_name`` is
     ``names`` (one name), or each of them in turn (a sequence: every test using the fixtures
     runs once per backend, grouped so each twin is built once); ``twin`` is the
-    ``BUILDERS[backend_name]`` twin; ``backend`` is that backend built on it with
+    ``BUILDERS[backend_name]`` twin (built once per session: see :func:`session_twin`, tests
+    must not write into it); ``backend`` is that backend built on it with
     ``backend_options`` and ``per_backend[backend_name]`` (on the CPU).
     """
     import pytest
@@ -47,7 +60,7 @@ def twin_fixtures(names: str | Sequence[str], per_backend: Mapping[str, Mapping[
 
     @pytest.fixture(scope="module")
     def twin(backend_name, tmp_path_factory):
-        return BUILDERS[backend_name](tmp_path_factory.mktemp(backend_name) / "model")
+        return session_twin(tmp_path_factory.getbasetemp(), backend_name)
 
     @pytest.fixture(scope="module")
     def backend(backend_name, twin):
