@@ -100,13 +100,9 @@ def build_weights(name: str, kind: str, root: Path) -> dict[str, Any]:
         from reconfake.testing.twins import semanticodec_weights
 
         return {"model": str(semanticodec_weights(root / name))}
-    from reconfake.testing import twins
+    from reconfake.testing.twins import twin_options
 
-    if name == "audioldm":  # no text tower at real size: condition on zeros
-        model = twins.audioldm_twin(root / name, real_size=kind == "real-size",
-                                    text_encoder=kind == "twins")
-        return {"model": str(model), **({} if kind == "twins" else {"condition": "zeros"})}
-    return {"model": str(twins.BUILDERS[name](root / name, real_size=kind == "real-size"))}
+    return twin_options(name, root / name, real_size=kind == "real-size")
 
 
 def worker(job: dict[str, Any], conn: Any) -> None:

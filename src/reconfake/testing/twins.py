@@ -19,6 +19,7 @@ import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -208,3 +209,15 @@ def semanticodec_weights(root: Path, token_rate: int = 100, vocab: int = 16384, 
 #: the twin builder of each Hugging Face backend, by backend name
 BUILDERS = {"encodec": encodec_twin, "dac": dac_twin, "hifigan": hifigan_twin,
             "audioldm": audioldm_twin}
+
+
+def twin_options(name: str, out: Path, real_size: bool = False) -> dict[str, Any]:
+    """Build the twin of backend ``name`` in ``out`` and return the backend options that load it.
+
+    A real-size AudioLDM twin has no text tower (the real CLAP is large and random text features
+    mean nothing), so it is conditioned on zeros.
+    """
+    if name == "audioldm":
+        model = audioldm_twin(out, real_size=real_size, text_encoder=not real_size)
+        return {"model": str(model), **({"condition": "zeros"} if real_size else {})}
+    return {"model": str(BUILDERS[name](out, real_size=real_size))}
