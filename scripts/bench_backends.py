@@ -26,7 +26,7 @@ compute), or the real Hugging Face ids (default; needs them cached or internet):
 
 SemantiCodec is measured only when named (``--backends semanticodec``), with the Python of its
 own environment (``make semanticodec-env``); its real-size weights are built by the package's
-classes (``tests/test_backend_semanticodec.py``, about 2.4 GB in the temporary folder)::
+classes (``reconfake.testing.twins.semanticodec_weights``, about 2.4 GB in the temporary folder)::
 
     .venv-semanticodec/bin/python scripts/bench_backends.py --real-size --backends semanticodec \
         --threads 1 --clips 2 --seconds 3.4 --modes workflow plain --repeats 1 \
@@ -52,8 +52,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.twins builds the random-weight models
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "src"))  # reconfake (and reconfake.testing's twins) uninstalled
 
 BACKENDS = ("encodec", "dac", "hifigan", "audioldm")
 #: measured only when named: it needs its own environment (``make semanticodec-env``)
@@ -98,16 +97,12 @@ def build_weights(name: str, kind: str, root: Path) -> dict[str, Any]:
         if kind == "twins":
             raise SystemExit("semanticodec has no tiny twin (the package fixes the architecture); "
                              "use --real-size")
-        from tests.test_backend_semanticodec import real_size_weights
+        from reconfake.testing.twins import semanticodec_weights
 
-        return {"model": str(real_size_weights(root / name))}
-    from tests import twins
+        return {"model": str(semanticodec_weights(root / name))}
+    from reconfake.testing.twins import twin_options
 
-    if name == "audioldm":  # no text tower at real size: condition on zeros
-        model = twins.audioldm_twin(root / name, real_size=kind == "real-size",
-                                    text_encoder=kind == "twins")
-        return {"model": str(model), **({} if kind == "twins" else {"condition": "zeros"})}
-    return {"model": str(twins.BUILDERS[name](root / name, real_size=kind == "real-size"))}
+    return twin_options(name, root / name, real_size=kind == "real-size")
 
 
 def worker(job: dict[str, Any], conn: Any) -> None:

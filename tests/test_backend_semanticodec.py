@@ -30,8 +30,9 @@ from reconfake.paradigms.hf_loading import weights_digest
 from reconfake.paradigms.registry import BackendError, build_backend, clip_seed
 from reconfake.paradigms.semanticodec import MODEL_ID, MODEL_REVISION, checkpoint_files
 from reconfake.reconstruct import reconstruct_shard
+from reconfake.testing.checks import assert_shard
+from reconfake.testing.twins import semanticodec_weights
 from tests.conftest import REPO, SR, voiced
-from tests.twins import assert_shard
 
 # -- a stand-in package ------------------------------------------------------------------------
 
@@ -242,39 +243,13 @@ def _package_missing() -> str | None:
     return None
 
 
-def real_size_weights(root: Path, token_rate: int = 100, vocab: int = 16384, seed: int = 0) -> Path:
-    """A repository-shaped folder of random weights in the package's format, built by the
-    package's own classes with its own configuration for the setting (the real architecture and
-    compute; about 2.4 GB for token rate 100). Needs the package."""
-    from semanticodec.config import get_config
-    from semanticodec.modules.decoder.latent_diffusion.util import instantiate_from_config
-    from semanticodec.modules.encoder.encoder import AudioMAEConditionQuantResEncoder
-
-    files = {name: root / rel for name, rel in checkpoint_files(token_rate, vocab).items()}
-    if all(p.is_file() for p in files.values()):
-        return root
-    config, _, feature_dim, lstm_layers, _ = get_config(token_rate, vocab, str(root))
-    codebook = next(p for n, p in files.items() if n.endswith(".npy"))
-    codebook.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    np.save(codebook, rng.standard_normal((vocab // 2, feature_dim)).astype(np.float32))
-    torch.manual_seed(seed)
-    encoder = AudioMAEConditionQuantResEncoder(feature_dimension=feature_dim, lstm_layer=lstm_layers,
-                                               centroid_npy_path=str(codebook))
-    files["encoder.ckpt"].parent.mkdir(parents=True, exist_ok=True)
-    torch.save(encoder.state_dict(), files["encoder.ckpt"])
-    del encoder
-    torch.save(instantiate_from_config(config["model"]).state_dict(), files["decoder.ckpt"])
-    return root
-
-
 MISSING = _package_missing()
 needs_package = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 
 @pytest.fixture(scope="module")
 def real_weights(tmp_path_factory):
-    return real_size_weights(tmp_path_factory.mktemp("semanticodec") / "repo")
+    return semanticodec_weights(tmp_path_factory.mktemp("semanticodec") / "repo")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,12 @@ Each builder instantiates the same classes as the real checkpoint (small configs
 the real checkpoint's config with ``real_size=True``), seeds the weights, and writes them with
 ``save_pretrained`` (safetensors + config.json, in the Hub repository's layout) to a directory
 that the backends then load through the same code path as a Hugging Face id. Real-size twins
-have the real compute cost and are what ``scripts/bench_backends.py --real-size`` times.
+have the real compute cost and are what ``scripts/bench_backends.py --real-size`` and
+``scripts/bench_gpu.py`` time. :func:`semanticodec_weights` does the same for SemantiCodec in
+its package's own format (real size only; needs that package).
+
+Used by the tests (``tests/test_backend_*.py``, ``tests/test_gpu.py``) and the benchmarks; no
+pytest here (the fixtures are in :mod:`reconfake.testing.fixtures`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -154,64 +160,6 @@ def audioldm_twin(out: Path, real_size: bool = False, text_encoder: bool = True,
     return out
 
 
-BUILDERS = {"encodec": encodec_twin, "dac": dac_twin, "hifigan": hifigan_twin,
-            "audioldm": audioldm_twin}
-
-
-def twin_fixtures(name: str, **backend_options) -> tuple:
-    """The module-scoped fixtures of a backend's test module, to be assigned to these names there::
-
-        _fast_kernels, twin, backend = twin_fixtures("dac", model_batch=4)
-
-    ``_fast_kernels`` (autouse) runs the module under :func:`twin_kernels`, ``twin`` is the
-    ``BUILDERS[name]`` twin built once, and ``backend`` is backend ``name`` built on it with
-    ``backend_options``.
-    """
-    import pytest
-
-    from reconfake.paradigms.registry import build_backend
-
-    @pytest.fixture(autouse=True, scope="module")
-    def _fast_kernels():
-        with twin_kernels():
-            yield
-
-    @pytest.fixture(scope="module")
-    def twin(tmp_path_factory):
-        return BUILDERS[name](tmp_path_factory.mktemp(name) / "model")
-
-    @pytest.fixture(scope="module")
-    def backend(twin):
-        return build_backend(name, {"model": str(twin), **backend_options})
-
-    return _fast_kernels, twin, backend
-
-
-def assert_shard(out: Path, manifest: Path, backend: str, model_dir: Path) -> list:
-    """Check a shard built from ``manifest`` with a twin: rows, lengths, labels, distances and
-    the file metadata that records the backend, the model and its settings; return its clips."""
-    import numpy as np
-
-    from reconfake.manifest import read_manifest
-    from reconfake.shards import iter_shard, shard_info
-
-    sources = {r.utt_id: r for r in read_manifest(manifest)}
-    clips = list(iter_shard(out))
-    assert sorted(c.row["source_utt_id"] for c in clips) == sorted(sources)
-    for clip in clips:
-        row = clip.row
-        assert row["label"] == "spoof" and row["backend"] == backend
-        assert row["attack"] == f"rec:{backend}" and clip.sample_rate == 16000
-        assert row["num_samples"] == len(clip.audio) == sources[row["source_utt_id"]].num_samples
-        assert np.isfinite(row["logmel_distance"]) and row["logmel_distance"] > 0
-    info = shard_info(out)
-    assert info["backend"] == backend and info["model_id"] == str(model_dir)
-    assert info["revision"].startswith("sha256:") and len(info["revision"]) == 71
-    assert info["settings"]["device"] == "cpu" and info["settings"]["dtype"] == "float32"
-    assert {"transformers", "torch"} <= set(info["packages"])
-    return clips
-
-
 @contextlib.contextmanager
 def twin_kernels() -> Iterator[None]:
     """Run tiny twins on one thread without oneDNN (mkldnn): their odd little shapes run ~20x
@@ -226,3 +174,50 @@ def twin_kernels() -> Iterator[None]:
                 yield
     finally:
         torch.set_num_threads(threads)
+
+
+def semanticodec_weights(root: Path, token_rate: int = 100, vocab: int = 16384, seed: int = 0) -> Path:
+    """A repository-shaped folder of random weights in the semanticodec package's format, built
+    by the package's own classes with its own configuration for the setting (the real
+    architecture and compute; about 2.4 GB for token rate 100). Needs the package; a folder that
+    already holds every file is returned as it is."""
+    import numpy as np
+    from semanticodec.config import get_config
+    from semanticodec.modules.decoder.latent_diffusion.util import instantiate_from_config
+    from semanticodec.modules.encoder.encoder import AudioMAEConditionQuantResEncoder
+
+    from reconfake.paradigms.semanticodec import checkpoint_files
+
+    files = {name: root / rel for name, rel in checkpoint_files(token_rate, vocab).items()}
+    if all(p.is_file() for p in files.values()):
+        return root
+    config, _, feature_dim, lstm_layers, _ = get_config(token_rate, vocab, str(root))
+    codebook = next(p for n, p in files.items() if n.endswith(".npy"))
+    codebook.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    np.save(codebook, rng.standard_normal((vocab // 2, feature_dim)).astype(np.float32))
+    torch.manual_seed(seed)
+    encoder = AudioMAEConditionQuantResEncoder(feature_dimension=feature_dim, lstm_layer=lstm_layers,
+                                               centroid_npy_path=str(codebook))
+    files["encoder.ckpt"].parent.mkdir(parents=True, exist_ok=True)
+    torch.save(encoder.state_dict(), files["encoder.ckpt"])
+    del encoder
+    torch.save(instantiate_from_config(config["model"]).state_dict(), files["decoder.ckpt"])
+    return root
+
+
+#: the twin builder of each Hugging Face backend, by backend name
+BUILDERS = {"encodec": encodec_twin, "dac": dac_twin, "hifigan": hifigan_twin,
+            "audioldm": audioldm_twin}
+
+
+def twin_options(name: str, out: Path, real_size: bool = False) -> dict[str, Any]:
+    """Build the twin of backend ``name`` in ``out`` and return the backend options that load it.
+
+    A real-size AudioLDM twin has no text tower (the real CLAP is large and random text features
+    mean nothing), so it is conditioned on zeros.
+    """
+    if name == "audioldm":
+        model = audioldm_twin(out, real_size=real_size, text_encoder=not real_size)
+        return {"model": str(model), **({"condition": "zeros"} if real_size else {})}
+    return {"model": str(BUILDERS[name](out, real_size=real_size))}
