@@ -18,7 +18,7 @@ one-clip-at-a-time baseline. Everything else is here, once:
   trimmed back, so padding to a batch's length never reaches into a window's output and a
   window reconstructs the same on CPU (one at a time) and CUDA (batched);
 * ``device`` is ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``; ``bf16`` runs the model
-  in bfloat16 on CUDA. The CUDA path cannot be exercised on this project's CPU-only CI.
+  in bfloat16 on CUDA. CPU-only CI does not run the CUDA path: `tests/test_gpu.py` does, on a GPU.
 """
 
 from __future__ import annotations
