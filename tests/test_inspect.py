@@ -28,3 +28,21 @@ def test_inspect_manifest_and_shard(tmp_path, make_manifest, capsys):
 def test_inspect_unknown_clip(tmp_path, make_manifest):
     manifest = make_manifest(n=2)
     assert main(["inspect", str(manifest), "--extract", "nope"]) == 2
+
+
+def test_duration_cue_measures_length_as_a_score():
+    from reconfake.inspect import duration_cue
+
+    def rows(bona: list[float], spoof: list[float]) -> list[dict]:
+        return [{"label": "bonafide", "duration_s": d} for d in bona] + \
+            [{"label": "spoof", "duration_s": d} for d in spoof]
+
+    # bona fide all longer: length alone separates them (EER 0), whichever class is longer
+    assert duration_cue(rows([3.0, 4.0], [1.0, 2.0])).endswith("EER 0.0 %")
+    assert duration_cue(rows([1.0, 2.0], [3.0, 4.0])).endswith("EER 0.0 %")
+    # lengths spread alike: no cue; one overlap in four: EER 25 %
+    assert duration_cue(rows([1.0, 4.0], [2.0, 3.0])).endswith("EER 50.0 %")
+    text = duration_cue(rows([1.0, 3.0, 4.0, 5.0], [2.0, 0.5, 0.6, 0.7]))
+    assert text == ("  duration: bona fide mean 3.25 s, spoof mean 0.95 s; duration alone as the "
+                    "score: EER 25.0 %")
+    assert duration_cue(rows([1.0], [])) is None

@@ -44,7 +44,26 @@ def summarize(path: str | os.PathLike[str]) -> str:
         lines.append(f"  by {key}: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     rates = Counter(r["sample_rate"] for r in rows)
     lines.append("  sample rates: " + ", ".join(f"{k} Hz x{v}" for k, v in sorted(rates.items())))
+    cue = duration_cue(rows)
+    if cue:
+        lines.append(cue)
     return "\n".join(lines)
+
+
+def duration_cue(rows: list[dict]) -> str | None:
+    """How far clip length alone separates the labels: mean duration per label and the EER of
+    the duration used as the score, in whichever direction separates better (50 % = no cue).
+    ``None`` unless both labels are present."""
+    from reconfake.metrics import compute_eer
+
+    seconds = np.array([r["duration_s"] for r in rows], dtype=np.float64)
+    bona = np.array([r["label"] == "bonafide" for r in rows])
+    if bona.all() or not bona.any():
+        return None
+    eer = compute_eer(seconds[bona], seconds[~bona])[0]
+    eer = min(eer, compute_eer(-seconds[bona], -seconds[~bona])[0])
+    return (f"  duration: bona fide mean {seconds[bona].mean():.2f} s, spoof mean "
+            f"{seconds[~bona].mean():.2f} s; duration alone as the score: EER {100 * eer:.1f} %")
 
 
 def extract_clip(path: str | os.PathLike[str], utt_id: str, out: str | os.PathLike[str]) -> Path:
