@@ -132,3 +132,46 @@ def test_report_stage_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _bona_shift_scores(path, shift):
+    """4 + 4 trials: bona fide at 0..3 + shift, spoof at 0..3 (EER falls as shift grows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"b{i},{i + shift},bonafide,bonafide" for i in range(4)] + \
+        [f"s{i},{i},spoof,A1" for i in range(4)]
+    path.write_text("utt_id,score,label,attack\n" + "\n".join(rows) + "\n")
+
+
+def test_seeds_table_mean_min_max_over_runs(tmp_path):
+    # shift 0: EER 50 %; 1.5: bona fide 1.5..4.5 vs spoof 0..3 -> 25 %; 4: 0 %
+    shifts = {("opus", "ev1"): 0, ("opus_seed1", "ev1"): 1.5, ("opus", "ev2"): 4,
+              ("opus_seed1", "ev2"): 4, ("baseline", "ev1"): 0, ("baseline", "ev2"): 0}
+    files = []
+    for (model, evalset), shift in shifts.items():
+        path = tmp_path / "scores" / model / f"{evalset}.csv"
+        _bona_shift_scores(path, shift)
+        files.append(str(path))
+    groups = '{"baseline": [[0, "baseline"]], "opus": [[0, "opus"], [1, "opus_seed1"]]}'
+    out = tmp_path / "report"
+    assert main(["report", "--scores", *files, "--models", "baseline", "opus", "opus_seed1",
+                 "--eval-sets", "ev1", "ev2", "--paradigms", '{"opus": "codec"}',
+                 "--seed-groups", groups, "--out-dir", str(out)]) == 0
+    rows = list(csv.reader((out / "seeds.csv").open()))
+    assert rows[0] == ["model", "paradigm", "seeds",
+                       "ev1 EER% mean over seeds", "ev1 min", "ev1 max",
+                       "ev2 EER% mean over seeds", "ev2 min", "ev2 max",
+                       "mean EER% mean over seeds", "mean min", "mean max"]
+    assert rows[1] == ["baseline", "-", "0", "50.0", "50.0", "50.0", "50.0", "50.0", "50.0",
+                       "50.0", "50.0", "50.0"]
+    assert rows[2] == ["opus", "codec", "0 1", "37.5", "25.0", "50.0", "0.0", "0.0", "0.0",
+                       "18.75", "12.5", "25.0"]
+    # without groups every model stands alone; a group naming a run with no scores is an error
+    assert main(["report", "--scores", *files, "--models", "baseline", "opus", "--eval-sets",
+                 "ev1", "--out-dir", str(tmp_path / "r2")]) == 0
+    assert [r[:3] for r in csv.reader((tmp_path / "r2" / "seeds.csv").open())][1:] == \
+        [["baseline", "-", "-"], ["opus", "-", "-"]]
+    with pytest.raises(ValueError, match=r"seed group opus: no scores for run\(s\) \['opus_seed2'\]"):
+        from reconfake.report import write_report
+
+        write_report(files, tmp_path / "r3", ["opus"], ["ev1"],
+                     seed_groups={"opus": [[0, "opus"], [2, "opus_seed2"]]})

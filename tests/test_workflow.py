@@ -92,6 +92,23 @@ def test_ablations_and_subset_targets(tmp_path):
     assert counts["reconstruct_opus"] == 2  # ablations reuse the shards
     plan = _run(["all", "-n", "-p", "--configfile", "abl.yaml"], tmp_path).stdout
     assert '"aggregation": "softmax"' in plan
+    # seed replicas: every model (ablations too) again per extra seed, the same shards
+    config["models"]["seed_replicas"] = [1, 2]
+    (tmp_path / "seeds.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    counts = _job_counts(_run(["all", "-n", "--quiet", "rules", "--cores", "8", "--configfile",
+                               "seeds.yaml"], tmp_path).stdout)
+    assert counts["train_model"] == 18 and counts["score"] == 36 and counts["reconstruct_opus"] == 2
+    plan = _run(["all", "-n", "-p", "--configfile", "seeds.yaml"], tmp_path).stdout
+    assert "--out-dir results/models/opus_softmax_seed2 " in plan
+    seeded = [line for line in plan.splitlines() if "models/opus_softmax_seed2 " in line][0]
+    assert '"seed": 2' in seeded and '"aggregation": "softmax"' in seeded
+    assert '"baseline": [[0, "baseline"], [1, "baseline_seed1"], [2, "baseline_seed2"]]' in plan
+    config["models"]["seed_replicas"] = [0]  # the models' own training seed
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    bad = _run(["all", "-n", "--configfile", "bad.yaml"], tmp_path)
+    assert bad.returncode != 0
+    assert "models.seed_replicas: 0 is already the training seed of model baseline" in \
+        bad.stdout + bad.stderr
     shards_only = _run(["all_shards", "-n", "--quiet", "rules", "--cores", "8"], tmp_path)
     assert _job_counts(shards_only.stdout) == {
         "mini_packages": 1, "mini_transcripts": 1, "prepare_mini": 1, "fit_mel_diffusion": 1,

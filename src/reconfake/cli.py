@@ -120,7 +120,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = write_report(args.scores, args.out_dir, args.models, args.eval_sets,
                          args.paradigms, args.note, args.reported, args.reported_label,
                          layer_weights=args.layer_weights,
-                         benchmarks=args.benchmark_files if args.benchmark_files else args.benchmarks)
+                         benchmarks=args.benchmark_files if args.benchmark_files else args.benchmarks,
+                         seed_groups=args.seed_groups or None)
     print(Path(paths["table_md"]).read_text())
     return 0
 
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--models", nargs="+", required=True, help="row order")
     s.add_argument("--eval-sets", nargs="+", required=True, help="column order")
     s.add_argument("--paradigms", type=json_object, default={}, help="JSON model -> paradigm")
+    s.add_argument("--seed-groups", type=json_object, default={},
+                   help="JSON model -> [[seed, model name], ...]: its runs with other training "
+                        "seeds, for the seeds table (default: each model alone)")
     s.add_argument("--note", default="", help="banner (e.g. stand-in warning)")
     s.add_argument("--reported", type=json_object, default={},
                    help="JSON eval_set -> EER%% reported by the paper (shown as its own row)")

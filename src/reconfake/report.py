@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ REPORT_FILES = {
     "per_attack_md": "eer_per_attack.md", "bar_png": "eer_by_paradigm.png",
     "det_png": "det_curves.png", "layer_weights_png": "layer_weights.png",
     "layer_weights_csv": "layer_weights.csv", "benchmarks_csv": "benchmarks.csv",
-    "benchmarks_md": "benchmarks.md",
+    "benchmarks_md": "benchmarks.md", "seeds_csv": "seeds.csv", "seeds_md": "seeds.md",
 }
 #: columns of Snakemake's benchmark files that the summary keeps (seconds, MB, load %, s)
 BENCHMARK_COLUMNS = ("s", "max_rss", "mean_load", "cpu_time")
@@ -60,9 +61,12 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
                  reported_label: str = "paper (reported)",
                  layer_weights: list[str] | None = None,
                  benchmarks: str | os.PathLike[str] | Sequence[str] | None = None,
-                 n_boot: int = 1000) -> dict[str, Path]:
+                 n_boot: int = 1000,
+                 seed_groups: dict[str, list[list[Any]]] | None = None) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by key.
 
+    ``seed_groups``: model -> ``[[seed, model name], ...]``, its runs with different training
+    seeds (default: each model alone, its seed unknown) for the seeds table.
     ``layer_weights``: candidate ``<model>/layer_weights.json`` files (missing ones, and ones
     whose ``weights`` are null, are skipped); the layer-weight figure and CSV are written even
     when none has weights. ``benchmarks``: a folder or a list of benchmark files.
@@ -105,6 +109,11 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     write_text_atomic(paths["table_md"], _markdown(md_header, md_rows,
                                                    "\n".join(filter(None, [note, ci_note]))))
 
+    groups = seed_groups or {m: [["-", m]] for m in model_order}
+    seeds_header, seeds_rows = seeds_table(groups, eval_sets, results, paradigms)
+    write_text_atomic(paths["seeds_csv"], _csv_text(seeds_header, seeds_rows))
+    write_text_atomic(paths["seeds_md"], _markdown(seeds_header, seeds_rows, note))
+
     attack_header = ["model", "eval_set", "attack", "EER%"]
     per_attack = [[m, e, a, round(v, 3)] for m in model_order for e in eval_sets
                   for a, v in results[(m, e)].per_attack.items()]
@@ -123,6 +132,28 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     write_text_atomic(paths["benchmarks_csv"], _csv_text(header, rows))
     write_text_atomic(paths["benchmarks_md"], _markdown(header, rows))
     return paths
+
+
+def seeds_table(groups: dict[str, list[list[Any]]], eval_sets: list[str], results: dict,
+                paradigms: dict[str, str]) -> tuple[list[str], list[list[object]]]:
+    """One row per model: its seeds, then per eval set and for the mean over eval sets the EER
+    averaged over its seed runs, and the lowest and highest run."""
+    header = ["model", "paradigm", "seeds"]
+    for e in [*eval_sets, "mean"]:
+        header += [f"{e} EER% mean over seeds", f"{e} min", f"{e} max"]
+    rows: list[list[object]] = []
+    for model, runs in groups.items():
+        missing = [name for _, name in runs for e in eval_sets if (name, e) not in results]
+        if missing:
+            raise ValueError(f"seed group {model}: no scores for run(s) {sorted(set(missing))}")
+        eers = np.array([[results[(name, e)].eer_percent for e in eval_sets] for _, name in runs])
+        eers = np.concatenate([eers, eers.mean(axis=1, keepdims=True)], axis=1)  # + mean column
+        row: list[object] = [model, paradigms.get(model, "-"), " ".join(str(s) for s, _ in runs)]
+        for k in range(eers.shape[1]):
+            row += [round(float(eers[:, k].mean()), 3), round(float(eers[:, k].min()), 3),
+                    round(float(eers[:, k].max()), 3)]
+        rows.append(row)
+    return header, rows
 
 
 def table_header(eval_sets: list[str], with_delta: bool) -> list[str]:

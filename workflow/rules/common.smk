@@ -105,6 +105,24 @@ for _name, _ablation in config["models"]["ablations"].items():
     MODELS.append(_name)
     MODEL_PARADIGM[_name] = f"{MODEL_PARADIGM[_ablation['base']]} (ablation)"
 
+# Seed replicas: each model again with another training seed (same shards and settings), as
+# <model>_seed<k>. SEED_GROUPS lists each model's runs as [seed, model name] for the report.
+SEED_GROUPS = {m: [[MODEL_SPEC[m]["training"]["seed"], m]] for m in MODELS}
+for _seed in config["models"]["seed_replicas"]:
+    for _base in list(SEED_GROUPS):
+        _name = f"{_base}_seed{_seed}"
+        if _seed == MODEL_SPEC[_base]["training"]["seed"]:
+            raise ValueError(f"config key models.seed_replicas: {_seed} is already the training "
+                             f"seed of model {_base}; list only extra seeds")
+        if _name in MODEL_SPEC:
+            raise ValueError(f"config key models.seed_replicas: replica name {_name} is already "
+                             "used by a model or ablation; rename it")
+        MODEL_SPEC[_name] = {**MODEL_SPEC[_base],
+                             "training": {**MODEL_SPEC[_base]["training"], "seed": _seed}}
+        MODELS.append(_name)
+        MODEL_PARADIGM[_name] = MODEL_PARADIGM[_base]
+        SEED_GROUPS[_base].append([_seed, _name])
+
 
 def manifest(split_ref):
     """Manifest path of '<corpus>/<split>'."""

@@ -8,6 +8,8 @@ REPORT_OUTPUTS = [
     for name in (
         "table.csv",
         "table.md",
+        "seeds.csv",
+        "seeds.md",
         "eer_per_attack.csv",
         "eer_per_attack.md",
         "eer_by_paradigm.png",
@@ -40,6 +42,8 @@ rule report:
     output:
         table=report(f"{REPORT_DIR}/table.csv", caption="../report/table.rst", category="Results"),
         table_md=f"{REPORT_DIR}/table.md",
+        seeds=report(f"{REPORT_DIR}/seeds.csv", caption="../report/seeds.rst", category="Results"),
+        seeds_md=f"{REPORT_DIR}/seeds.md",
         per_attack=report(
             f"{REPORT_DIR}/eer_per_attack.csv",
             caption="../report/per_attack.rst",
@@ -68,6 +72,7 @@ rule report:
         models=" ".join(MODELS),
         eval_sets=" ".join(EVAL_SETS),
         paradigms=as_json(MODEL_PARADIGM),
+        seed_groups=as_json(SEED_GROUPS),
         note=config["study"]["note"] if config["study"]["stand_in"] else "",
         reported=as_json(config["report"]["reported"]),
         reported_label=config["report"]["reported_label"],
@@ -80,6 +85,7 @@ rule report:
     shell:
         "python -m reconfake report --scores {input.scores} --models {params.models} "
         "--eval-sets {params.eval_sets} --paradigms {params.paradigms:q} "
+        "--seed-groups {params.seed_groups:q} "
         "--note {params.note:q} --reported {params.reported:q} "
         "--reported-label {params.reported_label:q} "
         "--layer-weights {input.layer_weights} --benchmark-files {input.benchmarks} "
