@@ -22,7 +22,8 @@ def test_defaults_fill_a_minimal_config():
     config = validate_config(copy.deepcopy(MINIMAL), SCHEMA)
     assert config["training"]["epochs"] == 8
     assert config["reconstruction"]["labels"] == ["bonafide", "spoof"]
-    assert config["models"] == {"baseline": True, "backends": None, "ablations": {}}
+    assert config["models"] == {"baseline": True, "backends": None, "ablations": {},
+                                "seed_replicas": []}
 
 
 @pytest.mark.parametrize("patch,message", [
