@@ -165,6 +165,8 @@ def test_seeds_table_mean_min_max_over_runs(tmp_path):
                        "50.0", "50.0", "50.0"]
     assert rows[2] == ["opus", "codec", "0 1", "37.5", "25.0", "50.0", "0.0", "0.0", "0.0",
                        "18.75", "12.5", "25.0"]
+    png = (out / "seeds.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     # without groups every model stands alone; a group naming a run with no scores is an error
     assert main(["report", "--scores", *files, "--models", "baseline", "opus", "--eval-sets",
                  "ev1", "--out-dir", str(tmp_path / "r2")]) == 0

@@ -1,5 +1,6 @@
-"""Figures of the report: EER bars by paradigm, DET curves per eval set and the learned
-front-end layer weights (also drawn per model beside ``model.pt`` after training).
+"""Figures of the report: EER bars by paradigm, each model's EER per training seed, DET curves
+per eval set and the learned front-end layer weights (also drawn per model beside ``model.pt``
+after training).
 
 PNG files sized to be read without zooming; a stand-in banner is drawn when given.
 """
@@ -58,6 +59,33 @@ def eer_bars(models: list[str], paradigms: list[str], columns: list[str], values
                                                  if intervals is not None else ""))
     ax.set_title("EER by training paradigm" + (" (STAND-INS: see note)" if banner else ""))
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path, banner)
+
+
+def seed_points(models: list[str], seeds: list[list[str]], columns: list[str],
+                eers: list[np.ndarray], path: Path, banner: str = "") -> None:
+    """One panel per column (eval set, mean): each model's EER with each training seed as a
+    labelled dot and the mean over seeds as a bar. ``eers[i]`` is ``(seeds of model i,
+    columns)``; ``seeds[i]`` names them."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(columns), figsize=(max(5.0, 0.9 * len(models) + 1.5)
+                                                       * len(columns), 4.2), dpi=120,
+                             squeeze=False)
+    x = np.arange(len(models))
+    for k, (ax, column) in enumerate(zip(axes[0], columns, strict=True)):
+        means = np.array([values[:, k].mean() for values in eers])
+        ax.bar(x, means, 0.6, color="lightsteelblue", label="mean over seeds")
+        for i, values in enumerate(eers):
+            ax.scatter(np.full(len(values), x[i]), values[:, k], s=14, color="black", zorder=3)
+            for seed, value in zip(seeds[i], values[:, k], strict=True):
+                ax.annotate(str(seed), (x[i], value), xytext=(4, 0), textcoords="offset points",
+                            fontsize=6, va="center")
+        ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
+        ax.set_title(column)
+        ax.set_ylabel("EER (%), lower is better; dots: one training seed each")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("EER over training seeds" + (" (STAND-INS: see note)" if banner else ""))
     fig.tight_layout()
     _save(fig, path, banner)
 

@@ -24,7 +24,7 @@ import numpy as np
 from reconfake.evaluate import evaluate_rows, read_scores
 from reconfake.fileio import write_text_atomic
 from reconfake.metrics import eer_replicates, percentile_interval
-from reconfake.plots import det_curves, eer_bars, layer_weights_plot
+from reconfake.plots import det_curves, eer_bars, layer_weights_plot, seed_points
 
 log = logging.getLogger("reconfake")
 
@@ -34,6 +34,7 @@ REPORT_FILES = {
     "det_png": "det_curves.png", "layer_weights_png": "layer_weights.png",
     "layer_weights_csv": "layer_weights.csv", "benchmarks_csv": "benchmarks.csv",
     "benchmarks_md": "benchmarks.md", "seeds_csv": "seeds.csv", "seeds_md": "seeds.md",
+    "seeds_png": "seeds.png",
 }
 #: columns of Snakemake's benchmark files that the summary keeps (seconds, MB, load %, s)
 BENCHMARK_COLUMNS = ("s", "max_rss", "mean_load", "cpu_time")
@@ -113,6 +114,9 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     seeds_header, seeds_rows = seeds_table(groups, eval_sets, results, paradigms)
     write_text_atomic(paths["seeds_csv"], _csv_text(seeds_header, seeds_rows))
     write_text_atomic(paths["seeds_md"], _markdown(seeds_header, seeds_rows, note))
+    seed_points(list(groups), [[str(seed) for seed, _ in runs] for runs in groups.values()],
+                eval_sets + ["mean"], [_run_eers(runs, eval_sets, results) for runs in
+                                       groups.values()], paths["seeds_png"], note)
 
     attack_header = ["model", "eval_set", "attack", "EER%"]
     per_attack = [[m, e, a, round(v, 3)] for m in model_order for e in eval_sets
@@ -146,14 +150,19 @@ def seeds_table(groups: dict[str, list[list[Any]]], eval_sets: list[str], result
         missing = [name for _, name in runs for e in eval_sets if (name, e) not in results]
         if missing:
             raise ValueError(f"seed group {model}: no scores for run(s) {sorted(set(missing))}")
-        eers = np.array([[results[(name, e)].eer_percent for e in eval_sets] for _, name in runs])
-        eers = np.concatenate([eers, eers.mean(axis=1, keepdims=True)], axis=1)  # + mean column
+        eers = _run_eers(runs, eval_sets, results)
         row: list[object] = [model, paradigms.get(model, "-"), " ".join(str(s) for s, _ in runs)]
         for k in range(eers.shape[1]):
             row += [round(float(eers[:, k].mean()), 3), round(float(eers[:, k].min()), 3),
                     round(float(eers[:, k].max()), 3)]
         rows.append(row)
     return header, rows
+
+
+def _run_eers(runs: list[list[Any]], eval_sets: list[str], results: dict) -> np.ndarray:
+    """EER % of each run (rows) per eval set and their mean (columns)."""
+    eers = np.array([[results[(name, e)].eer_percent for e in eval_sets] for _, name in runs])
+    return np.concatenate([eers, eers.mean(axis=1, keepdims=True)], axis=1)
 
 
 def table_header(eval_sets: list[str], with_delta: bool) -> list[str]:

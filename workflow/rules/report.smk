@@ -10,6 +10,7 @@ REPORT_OUTPUTS = [
         "table.md",
         "seeds.csv",
         "seeds.md",
+        "seeds.png",
         "eer_per_attack.csv",
         "eer_per_attack.md",
         "eer_by_paradigm.png",
@@ -44,6 +45,7 @@ rule report:
         table_md=f"{REPORT_DIR}/table.md",
         seeds=report(f"{REPORT_DIR}/seeds.csv", caption="../report/seeds.rst", category="Results"),
         seeds_md=f"{REPORT_DIR}/seeds.md",
+        seeds_png=report(f"{REPORT_DIR}/seeds.png", caption="../report/seeds.rst", category="Plots"),
         per_attack=report(
             f"{REPORT_DIR}/eer_per_attack.csv",
             caption="../report/per_attack.rst",
