@@ -151,7 +151,7 @@ def test_seeds_table_mean_min_max_over_runs(tmp_path):
         path = tmp_path / "scores" / model / f"{evalset}.csv"
         _bona_shift_scores(path, shift)
         files.append(str(path))
-    groups = '{"baseline": [[0, "baseline"]], "opus": [[0, "opus"], [1, "opus_seed1"]]}'
+    groups = '{"opus": [[0, "opus"], [1, "opus_seed1"]], "baseline": [[0, "baseline"]]}'
     out = tmp_path / "report"
     assert main(["report", "--scores", *files, "--models", "baseline", "opus", "opus_seed1",
                  "--eval-sets", "ev1", "ev2", "--paradigms", '{"opus": "codec"}',

@@ -83,7 +83,7 @@ def seed_points(models: list[str], seeds: list[list[str]], columns: list[str],
                             fontsize=6, va="center")
         ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
         ax.set_title(column)
-        ax.set_ylabel("EER (%), lower is better; dots: one training seed each")
+    axes[0][0].set_ylabel("EER (%), lower is better; dots: one training seed each")
     axes[0][0].legend(fontsize=7)
     fig.suptitle("EER over training seeds" + (" (STAND-INS: see note)" if banner else ""))
     fig.tight_layout()

@@ -110,7 +110,10 @@ def write_report(score_files: list[str], out_dir: str | os.PathLike[str],
     write_text_atomic(paths["table_md"], _markdown(md_header, md_rows,
                                                    "\n".join(filter(None, [note, ci_note]))))
 
-    groups = seed_groups or {m: [["-", m]] for m in model_order}
+    seed_groups = seed_groups or {m: [["-", m]] for m in model_order}
+    # in the results table's order (a JSON object on the command line comes sorted by name)
+    groups = {m: seed_groups[m] for m in model_order if m in seed_groups}
+    groups.update({m: runs for m, runs in seed_groups.items() if m not in groups})
     seeds_header, seeds_rows = seeds_table(groups, eval_sets, results, paradigms)
     write_text_atomic(paths["seeds_csv"], _csv_text(seeds_header, seeds_rows))
     write_text_atomic(paths["seeds_md"], _markdown(seeds_header, seeds_rows, note))
