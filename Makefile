@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (see README):
 #   make run   - set up .venv if needed, then `snakemake --cores 8 all --resources mem_mb=6000` on config.yaml
 #   make test  - set up .venv if needed, then ruff and the whole pytest suite
+#   make seeds - after `make run`: every model trained again with two more seeds (config.seeds.yaml)
 #   make semanticodec-env - a separate venv (.venv-semanticodec) for the SemantiCodec backend:
 #                torch 2.9.1 + torchaudio 2.9.1 + the semanticodec package (scripts/setup_semanticodec_env.sh)
 # GPU machines: make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" run
@@ -17,7 +18,7 @@ SEMANTICODEC_VENV ?= .venv-semanticodec
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint dry-run clean-results semanticodec-env
+.PHONY: setup run seeds test lint dry-run clean-results semanticodec-env
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ setup: $(STAMP)
 
 run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) all --resources mem_mb=$(MEM_MB) $(SNAKEMAKE_ARGS)
+
+seeds: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) all --configfile config.yaml config.seeds.yaml --resources mem_mb=$(MEM_MB) $(SNAKEMAKE_ARGS)
 
 dry-run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) -n --quiet rules all $(SNAKEMAKE_ARGS)
